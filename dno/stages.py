@@ -1,0 +1,197 @@
+"""The stages of one DNO iteration. Each reads its inputs from the run directory and writes its
+outputs there atomically, so any stage can be re-run alone and a crashed run resumes where it stopped."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from dno import io, models
+from dno.evaluation import bootstrap_interval, win_rate
+from dno.judges import build_judge, compare_from_scores, score_all
+from dno.pairing import PairRules, build_pairs, pair_type
+from dno.rundir import RunDir
+from dno.sampling import HFSampler
+from dno.tasks import make_splits
+from dno import training
+
+STAGES = ("sample", "judge", "pair", "train", "eval")
+
+
+def _bar(total: int, desc: str, unit: str = "prompt"):
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
+
+
+def _load(run: RunDir, t: int):
+    return models.load_policy(run.policy(t), run.cfg.policy.dtype)
+
+
+def prepare(run: RunDir) -> None:
+    """Fix the disjoint prompt slices: test (and validation) prompts, one training slice per iteration."""
+    cfg = run.cfg
+    if (run.root / "test_prompts.jsonl").is_file() and all(
+            (run.iter_dir(t) / "prompts.jsonl").is_file() for t in range(1, cfg.iterations + 1)):
+        return
+    splits = make_splits(cfg.data, cfg.iterations)
+    io.write_jsonl(run.root / "test_prompts.jsonl", splits["test"])
+    if splits["val"]:
+        io.write_jsonl(run.root / "val_prompts.jsonl", splits["val"])
+    for t in range(1, cfg.iterations + 1):
+        path = run.iter_dir(t) / "prompts.jsonl"
+        if not path.is_file():
+            io.write_jsonl(path, splits[f"train{t}"])
+
+
+def _greedy(run: RunDir, t: int, prompts: list[dict], desc: str) -> list[dict]:
+    model, tok = _load(run, t)
+    ev = run.cfg.eval
+    with _bar(len(prompts), desc) as bar:
+        gens = HFSampler(model, tok, ev.batch_size).generate(
+            prompts, 1, temperature=0.0, top_p=1.0, max_new_tokens=ev.max_new_tokens, seed=0, progress=bar)
+    return [{"id": p["id"], "response": g[0].text, "finished": g[0].finished} for p, g in zip(prompts, gens)]
+
+
+def baseline(run: RunDir) -> None:
+    """The iteration-0 policy's greedy answers on the test prompts: what every iteration is compared to."""
+    out = run.baseline_dir / "responses.jsonl"
+    if out.is_file():
+        return
+    prompts = io.read_jsonl(run.root / "test_prompts.jsonl")
+    io.write_jsonl(out, _greedy(run, 0, prompts, "baseline responses"))
+
+
+def sample(run: RunDir, t: int) -> None:
+    cfg = run.cfg.sample
+    prompts = io.read_jsonl(run.iter_dir(t) / "prompts.jsonl")
+    model, tok = _load(run, t - 1)
+    seed = run.cfg.seed * 1000 + t
+    with _bar(len(prompts), f"iter {t} sample (k={cfg.k})") as bar:
+        gens = HFSampler(model, tok, cfg.batch_size).generate(
+            prompts, cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens, seed=seed, progress=bar)
+    rows = [{"id": p["id"], "responses": [g.text for g in gs], "finished": [g.finished for g in gs],
+             "sources": ["student"] * len(gs), "seed": seed}
+            for p, gs in zip(prompts, gens)]
+    io.write_jsonl(run.iter_dir(t) / "samples.jsonl", rows)
+
+
+def judge(run: RunDir, t: int) -> None:
+    d = run.iter_dir(t)
+    prompts = {p["id"]: p for p in io.read_jsonl(d / "prompts.jsonl")}
+    samples = io.read_jsonl(d / "samples.jsonl")
+    j = build_judge(run.cfg.judge)
+    with _bar(len(samples), f"iter {t} judge ({j.name})") as bar:
+        results = score_all(j, [prompts[s["id"]] for s in samples], [s["responses"] for s in samples], bar)
+    io.write_jsonl(d / "judgments.jsonl",
+                   [{"id": s["id"], "scores": r.scores, "info": r.info, "judge": j.name}
+                    for s, r in zip(samples, results)])
+
+
+def pair(run: RunDir, t: int) -> None:
+    d = run.iter_dir(t)
+    samples = {s["id"]: s for s in io.read_jsonl(d / "samples.jsonl")}
+    rules = PairRules(**vars(run.cfg.pair))
+    rows = []
+    for j in io.read_jsonl(d / "judgments.jsonl"):
+        s = samples[j["id"]]
+        scores = [math.nan if x is None else float(x) for x in j["scores"]]
+        for ci, ri in build_pairs(scores, s["sources"], rules):
+            rows.append({"id": j["id"], "chosen": s["responses"][ci], "rejected": s["responses"][ri],
+                         "chosen_finished": s["finished"][ci], "rejected_finished": s["finished"][ri],
+                         "chosen_score": scores[ci], "rejected_score": scores[ri],
+                         "margin": scores[ci] - scores[ri], "target": 1.0,
+                         "type": pair_type(s["sources"][ci], s["sources"][ri])})
+    io.write_jsonl(d / "pairs.jsonl", rows)
+
+
+def train(run: RunDir, t: int) -> None:
+    d, cfg = run.iter_dir(t), run.cfg.train
+    prompts = {p["id"]: p for p in io.read_jsonl(d / "prompts.jsonl")}
+    pairs = io.read_jsonl(d / "pairs.jsonl")
+    model, tok = _load(run, t - 1)
+    items = [training.PairBatchItem(
+        training.encode(tok, prompts[p["id"]]["messages"], p["chosen"], p["chosen_finished"]),
+        training.encode(tok, prompts[p["id"]]["messages"], p["rejected"], p["rejected_finished"]),
+        p["target"]) for p in pairs]
+    steps = math.ceil(len(items) / cfg.batch_size) * cfg.epochs
+    lr = cfg.lr * cfg.lr_decay ** (t - 1)
+    with _bar(steps, f"iter {t} train (lr={lr:.2g})", unit="step") as bar:
+        history = training.train(model, tok, items, beta=cfg.beta, lr=lr, epochs=cfg.epochs,
+                                 batch_size=cfg.batch_size, max_grad_norm=cfg.max_grad_norm,
+                                 weight_decay=cfg.weight_decay, seed=cfg.seed + t, progress=bar)
+    io.write_jsonl(d / "train_log.jsonl", history)
+    tmp = d / ".policy.tmp"
+    model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    io.replace_dir(tmp, d / "policy")
+
+
+def _metrics(outcomes, policy_rows, base_rows, policy_scores, base_scores, prompts, resamples) -> dict:
+    lo, hi = bootstrap_interval(outcomes, resamples=resamples)
+    by_task: dict[str, list[float]] = {}
+    for p, o in zip(prompts, outcomes):
+        by_task.setdefault(p.get("task", "user"), []).append(o)
+    valid = [o for o in outcomes if not math.isnan(o)]
+    return {
+        "n": len(outcomes), "failures": len(outcomes) - len(valid),
+        "wins": sum(o == 1.0 for o in valid), "ties": sum(o == 0.5 for o in valid),
+        "losses": sum(o == 0.0 for o in valid),
+        "win_rate": win_rate(outcomes), "ci_low": lo, "ci_high": hi,
+        "mean_length": statistics.fmean(len(r["response"]) for r in policy_rows),
+        "baseline_mean_length": statistics.fmean(len(r["response"]) for r in base_rows),
+        "mean_score": statistics.fmean(s for s in policy_scores if not math.isnan(s)) if valid else math.nan,
+        "baseline_mean_score": statistics.fmean(s for s in base_scores if not math.isnan(s)) if valid else math.nan,
+        "win_rate_by_task": {k: win_rate(v) for k, v in sorted(by_task.items())},
+    }
+
+
+def evaluate(run: RunDir, t: int) -> None:
+    """π_t's greedy answers on the test prompts, judged against the baseline's: win rate, ties = ½."""
+    out = run.iter_dir(t) / "eval"
+    prompts = io.read_jsonl(run.root / "test_prompts.jsonl")
+    responses_path = out / "responses.jsonl"
+    if not responses_path.is_file():
+        io.write_jsonl(responses_path, _greedy(run, t, prompts, f"iter {t} eval responses"))
+    policy_rows = io.read_jsonl(responses_path)
+    base_rows = io.read_jsonl(run.baseline_dir / "responses.jsonl")
+    j = build_judge(run.cfg.eval.judge)
+    with _bar(len(prompts), f"iter {t} eval judge ({j.name})") as bar:
+        results = score_all(j, prompts, [[a["response"], b["response"]] for a, b in zip(policy_rows, base_rows)], bar)
+    outcomes = [compare_from_scores(r.scores[0], r.scores[1]) for r in results]
+    io.write_jsonl(out / "judgments.jsonl", [
+        {"id": p["id"], "scores": r.scores, "outcome": o, "info": r.info, "judge": j.name}
+        for p, r, o in zip(prompts, results, outcomes)])
+    m = _metrics(outcomes, policy_rows, base_rows, [r.scores[0] for r in results],
+                 [r.scores[1] for r in results], prompts, run.cfg.eval.bootstrap)
+    m["iteration"] = t
+    io.write_text(out / "metrics.md", metrics_markdown(m))
+    io.write_json(out / "metrics.json", m)  # written last: its presence marks the stage complete
+
+
+def metrics_markdown(m: dict) -> str:
+    tasks = ", ".join(f"{k} {100 * v:.1f}%" for k, v in m["win_rate_by_task"].items())
+    return (f"# Iteration {m['iteration']} vs iteration 0\n\n"
+            f"- win rate: {100 * m['win_rate']:.1f}% (95% CI {100 * m['ci_low']:.1f}-{100 * m['ci_high']:.1f}), "
+            f"{m['wins']} wins / {m['ties']} ties / {m['losses']} losses of {m['n']}; {m['failures']} judge failures\n"
+            f"- by task: {tasks}\n"
+            f"- mean score: {m['mean_score']:.2f} (baseline {m['baseline_mean_score']:.2f})\n"
+            f"- mean length: {m['mean_length']:.0f} chars (baseline {m['baseline_mean_length']:.0f})\n")
+
+
+def is_done(run: RunDir, t: int, stage: str) -> bool:
+    d = run.iter_dir(t)
+    marker = {"sample": d / "samples.jsonl", "judge": d / "judgments.jsonl", "pair": d / "pairs.jsonl",
+              "train": d / "policy" / "config.json", "eval": d / "eval" / "metrics.json"}[stage]
+    return Path(marker).is_file()
+
+
+RUNNERS = {"sample": sample, "judge": judge, "pair": pair, "train": train, "eval": evaluate}
+
+
+def pair_counts(run: RunDir, t: int) -> Counter:
+    path = run.iter_dir(t) / "pairs.jsonl"
+    return Counter(p["type"] for p in io.read_jsonl(path)) if path.is_file() else Counter()

@@ -1,0 +1,121 @@
+"""Prompt sources: the built-in verifiable tasks, or a user's JSONL file / saved `datasets` dataset.
+
+A prompt record is a plain dict, one JSONL line in a run directory:
+  {"id": "train-00017", "messages": [{"role": "user", "content": "..."}], "task": "arithmetic", "answer": 85}
+Fields besides `id` and `messages` are for the oracle: `answer` (arithmetic) or `constraints` (instructions).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from dno.errors import DnoError
+from dno.tasks import arithmetic, instructions
+
+TASKS = {m.NAME: m for m in (arithmetic, instructions)}
+
+
+def _finish(record: dict, pid: str) -> dict:
+    text = record.pop("prompt")
+    return {"id": pid, "messages": [{"role": "user", "content": text}], **record}
+
+
+def synthetic_pool(n: int, weights: dict[str, float], seed: int) -> list[dict]:
+    """`n` distinct prompts drawn from the task mix; the same seed gives the same list."""
+    unknown = sorted(set(weights) - set(TASKS))
+    if unknown:
+        raise DnoError(f"config: `data.tasks` has unknown task {unknown[0]!r} (known: {', '.join(sorted(TASKS))})")
+    rng = random.Random(seed)
+    names = sorted(w for w in weights if weights[w] > 0)
+    seen: set[str] = set()
+    out: list[dict] = []
+    for _ in range(n * 50):
+        if len(out) == n:
+            break
+        rec = TASKS[rng.choices(names, [weights[k] for k in names])[0]].generate(rng)
+        if rec["prompt"] not in seen:
+            seen.add(rec["prompt"])
+            out.append(rec)
+    if len(out) < n:
+        raise DnoError(f"config: the task mix {weights} cannot produce {n} distinct prompts")
+    return out
+
+
+def _record_from_row(row: object, where: str) -> dict:
+    if not isinstance(row, dict):
+        raise DnoError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    if "messages" in row:
+        msgs = row["messages"]
+        if not (isinstance(msgs, list) and msgs and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in msgs)):
+            raise DnoError(f"{where}: `messages` must be a non-empty list of {{role, content}} objects")
+    elif isinstance(row.get("prompt"), str) and row["prompt"].strip():
+        msgs = [{"role": "user", "content": row["prompt"]}]
+    else:
+        raise DnoError(f"{where}: needs a non-empty `prompt` string or a `messages` list")
+    rec = {k: v for k, v in row.items() if k not in ("prompt", "messages")}
+    rec["messages"] = msgs
+    if "constraints" in rec:
+        instructions.check_constraints(rec["constraints"], where)
+        rec.setdefault("task", instructions.NAME)
+    elif "answer" in rec:
+        rec.setdefault("task", arithmetic.NAME)
+    return rec
+
+
+def load_user_prompts(source: str) -> list[dict]:
+    path = Path(source)
+    if not path.exists():
+        raise DnoError(f"{source}: prompts file or dataset directory not found (data.source)")
+    rows: list[tuple[object, str]] = []
+    if path.is_dir():
+        try:
+            import datasets
+
+            ds = datasets.load_from_disk(str(path))
+        except Exception as e:  # datasets raises many types for a bad directory
+            raise DnoError(f"{source}: not a dataset saved with `save_to_disk` ({type(e).__name__}: {e})") from None
+        if isinstance(ds, datasets.DatasetDict):
+            ds = ds[next(iter(ds))]
+        rows = [(row, f"{source}: row {i}") for i, row in enumerate(ds)]
+    else:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append((json.loads(line), f"{source}:{lineno}"))
+                except json.JSONDecodeError as e:
+                    raise DnoError(f"{source}:{lineno}: not valid JSON ({e.msg})") from None
+    records = [_record_from_row(row, where) for row, where in rows]
+    if not records:
+        raise DnoError(f"{source}: no prompts found")
+    return records
+
+
+def make_splits(data_cfg, iterations: int) -> dict[str, list[dict]]:
+    """Disjoint test, validation and per-iteration train slices, fixed by `data.seed`."""
+    n_test, n_val, n_train = data_cfg.test_prompts, data_cfg.val_prompts, data_cfg.prompts_per_iteration
+    need = n_test + n_val + n_train * iterations
+    if data_cfg.source == "synthetic":
+        pool = synthetic_pool(need, data_cfg.tasks, data_cfg.seed)
+        pool = [_finish(dict(r), "") for r in pool]
+    else:
+        pool = load_user_prompts(data_cfg.source)
+        random.Random(data_cfg.seed).shuffle(pool)
+        if len(pool) < need:
+            raise DnoError(
+                f"{data_cfg.source}: has {len(pool)} prompts but the config needs {need} "
+                f"(test {n_test} + val {n_val} + {iterations} x {n_train} train); lower data.* or iterations"
+            )
+    splits = {"test": pool[:n_test], "val": pool[n_test:n_test + n_val]}
+    for t in range(iterations):
+        start = n_test + n_val + t * n_train
+        splits[f"train{t + 1}"] = pool[start:start + n_train]
+    for name, recs in splits.items():
+        base = name.rstrip("0123456789")
+        for i, r in enumerate(recs):
+            r["id"] = r.get("id") or f"{name}-{i:05d}"
+            r.setdefault("split", base)
+    return splits

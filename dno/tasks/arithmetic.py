@@ -1,0 +1,48 @@
+"""Arithmetic with an exact answer: "What is 37 + 48? Answer with just the number."
+
+Graded oracle on the 0-6 scale of the DNO rubric, so that margins mean something:
+  0  no number at all
+  1  a number, but the last number is wrong
+  4  the last number is the answer, but wordy (more than `CONCISE_WORDS` words)
+  6  the answer, concisely
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+NAME = "arithmetic"
+CONCISE_WORDS = 6
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def generate(rng: random.Random) -> dict:
+    op = rng.choice("+-*")
+    if op == "+":
+        a, b = rng.randint(10, 99), rng.randint(10, 99)
+        answer = a + b
+    elif op == "-":
+        a, b = sorted((rng.randint(10, 99), rng.randint(10, 99)), reverse=True)
+        answer = a - b
+    else:
+        a, b = rng.randint(2, 9), rng.randint(10, 30)
+        answer = a * b
+    sym = {"*": "×"}.get(op, op)
+    return {"task": NAME, "prompt": f"What is {a} {sym} {b}? Answer with just the number.", "answer": answer}
+
+
+def last_number(text: str) -> float | None:
+    found = _NUMBER.findall(text.replace(",", ""))
+    return float(found[-1]) if found else None
+
+
+def score(record: dict, response: str) -> tuple[float, dict]:
+    value = last_number(response)
+    if value is None:
+        return 0.0, {"number": None, "correct": False}
+    correct = abs(value - float(record["answer"])) < 1e-9
+    words = len(response.split())
+    if not correct:
+        return 1.0, {"number": value, "correct": False}
+    return (6.0 if words <= CONCISE_WORDS else 4.0), {"number": value, "correct": True, "words": words}

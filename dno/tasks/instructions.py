@@ -1,0 +1,94 @@
+"""Instruction following with checkable constraints (a small IFEval).
+
+A short writing request on a topic plus one or two constraints. Oracle score on the 0-6 scale:
+0 for an empty answer, else 1 + 5 x (fraction of constraints that hold). Each constraint is data
+({"type": ..., args}) so a user's own prompts file can carry constraints too.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from dno.errors import DnoError
+
+NAME = "instructions"
+
+TOPICS = ["the ocean", "a cat", "coffee", "the moon", "a forest", "rain", "a library", "bicycles",
+          "winter", "a garden", "music", "the city", "mountains", "bread", "a river", "friendship",
+          "the sun", "trains", "birds", "a storm", "apples", "the desert", "snow", "a museum"]
+REQUESTS = ["Write one sentence about {t}.", "Describe {t} briefly.", "Say something nice about {t}.",
+            "Give a short fact about {t}.", "Write a short line about {t}."]
+WORDS = ["blue", "happy", "quiet", "bright", "green", "gentle", "warm", "small", "old", "calm"]
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip(".,;:!?\"'()*-").lower() for w in text.split() if w.strip(".,;:!?\"'()*-")]
+
+
+def _bullets(text: str) -> int:
+    return sum(1 for line in text.splitlines() if re.match(r"^\s*[-*•]\s+\S", line))
+
+
+# type -> (instruction text, check(response, constraint) -> bool)
+CONSTRAINTS = {
+    "max_words": ("Use at most {n} words.", lambda r, c: len(r.split()) <= c["n"]),
+    "include_word": ('Include the word "{word}".', lambda r, c: c["word"].lower() in _words(r)),
+    "forbid_word": ('Do not use the word "{word}".', lambda r, c: c["word"].lower() not in _words(r)),
+    "lowercase": ("Use only lowercase letters.", lambda r, c: r == r.lower() and any(ch.isalpha() for ch in r)),
+    "uppercase": ("Write your whole answer in capital letters.",
+                  lambda r, c: r == r.upper() and any(ch.isalpha() for ch in r)),
+    "end_with": ('End your answer with the word "{word}".', lambda r, c: _words(r)[-1:] == [c["word"].lower()]),
+    "start_with": ('Start your answer with the word "{word}".', lambda r, c: _words(r)[:1] == [c["word"].lower()]),
+    "bullets": ('Answer with exactly {n} bullet points, each starting with "- ".', lambda r, c: _bullets(r) == c["n"]),
+}
+# Pairs that contradict each other are never drawn together.
+_CLASHES = {frozenset(p) for p in [("lowercase", "uppercase"), ("include_word", "forbid_word"),
+                                   ("max_words", "bullets"), ("end_with", "bullets"), ("start_with", "bullets")]}
+
+
+def _draw_constraint(kind: str, rng: random.Random, topic: str) -> dict:
+    if kind == "max_words":
+        return {"type": kind, "n": rng.randint(5, 12)}
+    if kind == "bullets":
+        return {"type": kind, "n": rng.randint(2, 3)}
+    if kind == "forbid_word":
+        return {"type": kind, "word": topic.split()[-1]}
+    if kind in ("include_word", "end_with", "start_with"):
+        return {"type": kind, "word": rng.choice(WORDS)}
+    return {"type": kind}
+
+
+def describe(constraint: dict) -> str:
+    return CONSTRAINTS[constraint["type"]][0].format(**constraint)
+
+
+def generate(rng: random.Random) -> dict:
+    topic = rng.choice(TOPICS)
+    kinds = [rng.choice(sorted(CONSTRAINTS))]
+    if rng.random() < 0.5:
+        second = rng.choice([k for k in sorted(CONSTRAINTS) if k != kinds[0] and frozenset((k, kinds[0])) not in _CLASHES])
+        kinds.append(second)
+    constraints = [_draw_constraint(k, rng, topic) for k in kinds]
+    text = " ".join([rng.choice(REQUESTS).format(t=topic)] + [describe(c) for c in constraints])
+    return {"task": NAME, "prompt": text, "constraints": constraints}
+
+
+def check_constraints(constraints: object, where: str) -> None:
+    """Raise a DnoError naming `where` if a user's constraint list is malformed."""
+    if not isinstance(constraints, list):
+        raise DnoError(f"{where}: `constraints` must be a list")
+    for c in constraints:
+        if not isinstance(c, dict) or c.get("type") not in CONSTRAINTS:
+            raise DnoError(f"{where}: unknown constraint {c!r} (known types: {', '.join(sorted(CONSTRAINTS))})")
+        try:
+            describe(c)
+        except KeyError as e:
+            raise DnoError(f"{where}: constraint {c['type']!r} needs field {e}") from None
+
+
+def score(record: dict, response: str) -> tuple[float, dict]:
+    if not response.strip():
+        return 0.0, {"held": []}
+    held = [bool(CONSTRAINTS[c["type"]][1](response.strip(), c)) for c in record["constraints"]]
+    return round(1.0 + 5.0 * sum(held) / len(held), 4), {"held": held}

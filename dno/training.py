@@ -1,0 +1,120 @@
+"""One DNO training step per iteration: π_t → π_{t+1} on this iteration's pairs.
+
+The reference is π_t itself, so its log-probabilities are computed once, with the very model about to
+be trained, before the first update: no second model in memory and no reference forward per step.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from dno.losses import dno_loss, implicit_rewards
+from dno.models import render_prompt
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    prompt_len: int
+
+
+def encode(tokenizer, messages: list[dict], response: str, finished: bool) -> Encoded:
+    prompt_ids = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    resp_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    # Only a response that really ended is taught to end; a truncated one gets no end-of-sequence token.
+    tail = [tokenizer.eos_token_id] if finished else []
+    return Encoded(prompt_ids + resp_ids + tail, len(prompt_ids))
+
+
+def _collate(seqs: Sequence[Encoded], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    width = max(len(s.ids) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(seqs), width), dtype=torch.long)
+    resp = torch.zeros((len(seqs), width), dtype=torch.float32)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s.ids)] = torch.tensor(s.ids)
+        attn[i, :len(s.ids)] = 1
+        resp[i, s.prompt_len:len(s.ids)] = 1
+    return ids.to(device), attn.to(device), resp.to(device)
+
+
+def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int) -> torch.Tensor:
+    """Σ log π(response tokens | prompt) per sequence, shape (B,)."""
+    ids, attn, resp = _collate(seqs, pad_id, model.device)
+    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]  # (B, T-1, V)
+    token_logps = -torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2).float(), ids[:, 1:], reduction="none")  # (B, T-1)
+    return (token_logps * resp[:, 1:]).sum(-1)
+
+
+def _pair_logps(model, chosen, rejected, pad_id):
+    logps = sequence_logps(model, list(chosen) + list(rejected), pad_id)  # one forward for both halves
+    return logps[:len(chosen)], logps[len(chosen):]
+
+
+@dataclass
+class PairBatchItem:
+    chosen: Encoded
+    rejected: Encoded
+    target: float = 1.0
+
+
+def train(model, tokenizer, items: Sequence[PairBatchItem], *, beta: float, lr: float, epochs: int,
+          batch_size: int, max_grad_norm: float, weight_decay: float, seed: int, progress=None,
+          on_step=None) -> list[dict]:
+    """Train `model` in place; returns one metrics dict per optimizer step."""
+    if not items:
+        return []
+    pad = tokenizer.pad_token_id
+    order = list(range(len(items)))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+    model.eval()
+    ref_c = torch.empty(len(items))
+    ref_r = torch.empty(len(items))
+    with torch.no_grad():
+        for idx in batches:
+            c, r = _pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
+            ref_c[idx], ref_r[idx] = c.cpu(), r.cpu()
+
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    rng = random.Random(seed)
+    history = []
+    step = 0
+    for epoch in range(epochs):
+        rng.shuffle(order)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            pc, pr = _pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
+            rc, rr = ref_c[idx].to(pc.device), ref_r[idx].to(pc.device)
+            target = torch.tensor([items[i].target for i in idx], device=pc.device)
+            losses = dno_loss(pc, pr, rc, rr, target, beta)
+            loss = losses.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            opt.step()
+            step += 1
+            with torch.no_grad():
+                cr, rj = implicit_rewards(pc, pr, rc, rr, beta)
+                metrics = {"step": step, "epoch": epoch, "loss": loss.item(),
+                           "reward_margin": (cr - rj).mean().item(),
+                           "reward_accuracy": (cr > rj).float().mean().item(),
+                           "grad_norm": float(grad_norm)}
+            if not math.isfinite(metrics["loss"]):
+                raise FloatingPointError(f"training loss became {metrics['loss']} at step {step}")
+            history.append(metrics)
+            if on_step is not None:
+                on_step(metrics)
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{metrics['loss']:.3f}", margin=f"{metrics['reward_margin']:.3f}")
+    model.eval()
+    return history
