@@ -45,6 +45,18 @@ def cmd_run(args) -> int:
     return 0 if run_loop(run, args.stop_after) or args.stop_after else 1
 
 
+def cmd_agree(args) -> int:
+    from dno import agreement
+    from dno.config import load_config
+
+    name, overrides = _split_args(args.items)
+    cfg = load_config(find_config(name), overrides)
+    r = agreement.main(cfg, run_dir=args.run_dir, n_prompts=args.prompts, max_pairs=args.pairs,
+                       cache_dir=args.cache_dir, out=args.out)
+    print(agreement.report(r))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dno", description="Direct Nash Optimization: self-improvement by self-play against a judge.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,7 +68,69 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", help="where the run lives (default: runs/<config name>)")
     run.add_argument("--stop-after", metavar="ITER:STAGE", help="stop once this stage is complete, e.g. 1:judge")
     run.set_defaults(func=cmd_run)
+
+    agree = sub.add_parser("agree", help="measure a judge's agreement with the oracle", description=(
+        "Judge every oracle-ranked pair of the policy's candidates on the default task in both orders and report "
+        "agreement with the oracle and position consistency. The judge is the config's `judge` section, e.g. "
+        "`dno agree judge.type=api judge.base_url=http://127.0.0.1:8000/v1 judge.model=m judge.mode=pairwise`."))
+    agree.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
+    agree.add_argument("--run-dir", help="take candidates from this run's iter_1 samples (default: sample fresh ones)")
+    agree.add_argument("--prompts", type=int, default=24, help="fresh prompts to sample candidates for (default 24)")
+    agree.add_argument("--pairs", type=int, default=60, help="at most this many pairs (default 60)")
+    agree.add_argument("--cache-dir", help="answer cache for LLM/API judges (default: none)")
+    agree.add_argument("--out", help="also write the result, per pair, as JSON here")
+    agree.set_defaults(func=cmd_agree)
+
+    ev = sub.add_parser("eval", help="evaluate a run's policies against a baseline with any judge", description=(
+        "Win rate (ties = ½) with a 95%% bootstrap interval, length-controlled win rate, mean length and a "
+        "per-task breakdown of each iteration's policy against a baseline, on held-out prompts. Results go to "
+        "RUN/evals/<baseline>__<judge>/ and are cached: a rerun skips finished iterations. "
+        "Extra judge.KEY=VALUE arguments override the run's eval judge, e.g. `judge.model=gpt-4o`."))
+    ev.add_argument("run_dir", metavar="RUN")
+    ev.add_argument("overrides", nargs="*", metavar="judge.KEY=VALUE")
+    ev.add_argument("--baseline", default="iter0", metavar="iter0|FILE.jsonl|OTHER_RUN[:T]", help=(
+        "what to compare against: the run's iteration-0 policy (default), a JSONL file of {id, response} "
+        "(e.g. a teacher's answers), or another run's policy π_T (default T: its last iteration)"))
+    ev.add_argument("--judge", metavar="TYPE", help="judge type (default: the run's eval.judge)")
+    ev.add_argument("--iterations", metavar="all|1,3", help="which iterations (default: all trained; "
+                    "iteration 0 too when the baseline is not iter0)")
+    ev.add_argument("--split", default="test", choices=("test", "val"), help="held-out prompts to use")
+    ev.add_argument("--report", action="store_true", help="also write report.md and plots into the evaluation directory")
+    ev.set_defaults(func=cmd_eval)
+
+    rep = sub.add_parser("report", help="write report.md and PNG plots for one or several runs", description=(
+        "Win rate and length-controlled win rate per iteration with intervals, mean length, per-task breakdown, "
+        "pairs by type, margin histogram, training curves, judge failures and cost; several runs side by side, "
+        "with the performance gap recovered when a weak-judge run is given with an oracle-judge run."))
+    rep.add_argument("runs", nargs="+", metavar="RUN")
+    rep.add_argument("--out", help="output directory (default: the run directory for one run, ./report for several)")
+    rep.add_argument("--eval", dest="eval_key", metavar="KEY",
+                     help="report a `dno eval` result (RUN/evals/KEY) instead of the runs' own eval stage")
+    rep.set_defaults(func=cmd_report)
     return parser
+
+
+def cmd_eval(args) -> int:
+    from dno.eval_cmd import run_eval
+    from dno.loop import set_threads
+    from dno.report import write_report
+
+    set_threads(0)
+    out, results = run_eval(args.run_dir, baseline=args.baseline, iterations=args.iterations,
+                            judge_type=args.judge, judge_overrides=args.overrides, split=args.split)
+    print((out / "summary.md").read_text(), end="")
+    print(f"(results in {out})")
+    if args.report:
+        print(f"report: {write_report([args.run_dir], out, eval_key=out.name)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from dno.report import write_report
+
+    path = write_report(args.runs, args.out, eval_key=args.eval_key)
+    print(f"report: {path} (plots beside it)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

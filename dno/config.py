@@ -47,7 +47,7 @@ class DataConfig:
 class SampleConfig:
     backend: str = "hf"
     """`hf` (transformers generate, CPU or GPU) or `vllm` (GPU nodes)."""
-    k: int = 4
+    k: int = 6
     """Responses sampled per prompt from π_t (the paper uses 5)."""
     temperature: float = 0.7
     top_p: float = 0.95
@@ -59,18 +59,56 @@ class SampleConfig:
 @dataclass
 class JudgeConfig:
     type: str = "oracle"
-    """`oracle`: the programmatic verifier of the built-in tasks."""
+    """`oracle` (the built-in tasks' verifier), `llm` (a local causal LM), `api` (any OpenAI-compatible server)
+    or `callable` (your Python function). See docs/judges.md."""
+    mode: str = "pointwise"
+    """`pointwise`: all candidates in one request, each scored 0-6 on the DNO rubric. `pairwise`: P(a ≻ b) per
+    pair; a candidate's score is 6 x its mean win probability against the others (DNO's r_t)."""
+    model: str = ""
+    """llm: a built-in name (default `smollm2-135m-instruct`) or a model directory; api: the served model name."""
+    base_url: str = ""
+    """api: the server, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, llama.cpp)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """api: the environment variable holding the key (the key is never written anywhere); "" = no key."""
+    function: str = ""
+    """callable: `package.module:function` or `path/to/file.py:function`."""
+    template: str = ""
+    """Prompt template: a shipped name (`rubric`, `pairwise`) or a .txt path; "" = the mode's default."""
+    temperature: float = 0.0
+    max_tokens: int = 0
+    """Reply budget per request; 0 = 384 for pointwise, 8 for pairwise (the verdict is one letter)."""
+    seed: int = 0
+    """Sent with every request, so a re-asked question gets the same answer where the backend honours it."""
+    logprobs: bool = True
+    """pairwise: ask for log-probabilities and use a soft P(A) at the verdict token."""
+    position: str = "both"
+    """pairwise: `both` judges each pair in both orders and averages (2 requests); `seeded` judges one order
+    chosen by a hash of the content (1 request, position bias cancels on average, reruns reproduce)."""
+    concurrency: int = 8
+    """api: requests in flight at once."""
+    timeout_s: float = 60.0
+    """api: seconds before a request is abandoned and retried."""
+    max_retries: int = 4
+    """api: retries after a timeout, 429, 5xx or dropped connection (exponential backoff with jitter)."""
+    backoff_s: float = 1.0
+    """api: first retry delay; doubles each retry (x0.5-1.5 jitter; a Retry-After header is honoured)."""
+    parse_retries: int = 1
+    """Re-asks when an answer does not parse; then it is recorded as a failure (NaN), never a tie."""
+    price_input_per_mtok: float = 0.0
+    """api: USD per million prompt tokens, for the cost in judge_usage.json (0 = not priced)."""
+    price_output_per_mtok: float = 0.0
+    """api: USD per million completion tokens."""
 
 
 @dataclass
 class PairConfig:
-    positive_min_score: float = 5.0
-    """A chosen response must score at least this (DNO-Prct: 5 on the 6-point rubric)."""
+    positive_min_score: float = 4.0
+    """A chosen response must score at least this (DNO-Prct: 5 on its 6-point rubric; 4 = a right but wordy answer from the oracle)."""
     margin: float = 2.0
     """Score gap required below a teacher positive."""
     student_margin: float = 1.0
     """Relaxed gap when the positive is a student (policy) sample."""
-    max_pairs_per_prompt: int = 1
+    max_pairs_per_prompt: int = 2
     """Pairs kept per prompt: the best response against the worst qualifying ones first."""
 
 
@@ -89,15 +127,17 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
     seed: int = 0
+    report_to: str = "none"
+    """Training curves (loss, reward margin, implicit-reward accuracy) to `tensorboard` (RUN/tensorboard/) or `wandb`."""
 
 
 @dataclass
 class EvalConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     """The judge that decides wins on held-out prompts (default: the oracle)."""
-    max_new_tokens: int = 48
+    max_new_tokens: int = 40
     """Greedy decoding budget for the held-out responses."""
-    batch_size: int = 16
+    batch_size: int = 32
     bootstrap: int = 2000
     """Bootstrap resamples for the 95% interval of the win rate."""
 
@@ -140,10 +180,41 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "train.epochs": (lambda v: v >= 1, "must be >= 1"),
     "train.batch_size": (lambda v: v >= 1, "must be >= 1"),
     "train.loss": (lambda v: v in ("dpo",), "must be 'dpo'"),
+    "train.report_to": (lambda v: v in ("none", "tensorboard", "wandb"), "must be none, tensorboard or wandb"),
     "eval.bootstrap": (lambda v: v >= 100, "must be >= 100"),
     "policy.dtype": (lambda v: v in ("float32", "bfloat16", "float16"), "must be float32, bfloat16 or float16"),
     "threads": (lambda v: v >= 0, "must be >= 0"),
 }
+for _j in ("judge", "eval.judge"):
+    _CHECKS.update({
+        f"{_j}.type": (lambda v: v in ("oracle", "llm", "api", "callable"), "must be oracle, llm, api or callable"),
+        f"{_j}.mode": (lambda v: v in ("pointwise", "pairwise"), "must be pointwise or pairwise"),
+        f"{_j}.position": (lambda v: v in ("both", "seeded"), "must be both or seeded"),
+        f"{_j}.temperature": (lambda v: v >= 0, "must be >= 0"),
+        f"{_j}.max_tokens": (lambda v: v >= 0, "must be >= 0"),
+        f"{_j}.concurrency": (lambda v: v >= 1, "must be >= 1"),
+        f"{_j}.timeout_s": (lambda v: v > 0, "must be > 0"),
+        f"{_j}.max_retries": (lambda v: v >= 0, "must be >= 0"),
+        f"{_j}.backoff_s": (lambda v: v >= 0, "must be >= 0"),
+        f"{_j}.parse_retries": (lambda v: v >= 0, "must be >= 0"),
+        f"{_j}.price_input_per_mtok": (lambda v: v >= 0, "must be >= 0"),
+        f"{_j}.price_output_per_mtok": (lambda v: v >= 0, "must be >= 0"),
+    })
+
+
+def _check_judge(j: "JudgeConfig", prefix: str, source: str) -> None:
+    """What a judge needs, checked at load so a typo fails before any judging is paid for."""
+    if j.type in ("llm", "api"):
+        from dno.judges import templates
+
+        try:
+            templates.load(j.template, j.mode, f"{prefix}.template")
+        except DnoError as e:
+            raise DnoError(f"{source}: {e}") from None
+    if j.type == "api" and not (j.base_url and j.model):
+        raise DnoError(f"{source}: `{prefix}.base_url` and `{prefix}.model` are required when {prefix}.type is api")
+    if j.type == "callable" and ":" not in j.function:
+        raise DnoError(f"{source}: `{prefix}.function` must be module:function when {prefix}.type is callable")
 
 
 def _type_ok(value: Any, tp: Any) -> bool:
@@ -211,6 +282,8 @@ def validate(cfg: Config, source: str) -> Config:
             raise DnoError(f"{source}: `{key}` {msg}, got {flat[key]!r}")
     if not cfg.data.tasks or any(w < 0 for w in cfg.data.tasks.values()) or sum(cfg.data.tasks.values()) <= 0:
         raise DnoError(f"{source}: `data.tasks` needs at least one positive weight, got {cfg.data.tasks!r}")
+    _check_judge(cfg.judge, "judge", source)
+    _check_judge(cfg.eval.judge, "eval.judge", source)
     return cfg
 
 

@@ -55,9 +55,21 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
                 return False
     table = summary_table(run)
     io.write_text(run.root / "summary.md", table)
+    write_run_report(run)
     log(f"run complete in {time.perf_counter() - t0:.0f}s (this invocation); results in {run.root}")
     print(table)
     return True
+
+
+def write_run_report(run: RunDir) -> None:
+    """report.md and the plots in the run directory. A failure here never fails a finished run."""
+    from dno.report import write_report
+
+    try:
+        path = write_report([run.root], run.root)
+        log(f"report: {path} (plots beside it)")
+    except Exception as e:  # noqa: BLE001 - the run's results are on disk either way
+        log(f"could not write the report ({type(e).__name__}: {e}); retry with `dno report {run.root}`")
 
 
 def _stage_note(run: RunDir, t: int, stage: str) -> str:
@@ -66,7 +78,9 @@ def _stage_note(run: RunDir, t: int, stage: str) -> str:
         return f", {sum(counts.values())} pairs" + (f" ({dict(counts)})" if counts else "")
     if stage == "eval":
         m = io.read_json(run.iter_dir(t) / "eval" / "metrics.json")
-        return f", win rate {100 * m['win_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}]"
+        return (f", win rate {100 * m['win_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}]"
+                + (f", length-controlled {100 * m['lc_win_rate']:.1f}%, length ×{m['length_ratio']:.2f}"
+                   if m.get("length_ratio", 0) == m.get("length_ratio", 0) and "lc_win_rate" in m else ""))
     return ""
 
 

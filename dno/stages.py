@@ -11,13 +11,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from dno import io, models
-from dno.evaluation import bootstrap_interval, win_rate
+from dno.evaluation import summarize
 from dno.judges import build_judge, compare_from_scores, score_all
 from dno.pairing import PairRules, build_pairs, pair_type
 from dno.rundir import RunDir
 from dno.sampling import HFSampler
 from dno.tasks import make_splits
-from dno import training
+from dno import tracking, training
 
 STAGES = ("sample", "judge", "pair", "train", "eval")
 
@@ -83,9 +83,11 @@ def judge(run: RunDir, t: int) -> None:
     d = run.iter_dir(t)
     prompts = {p["id"]: p for p in io.read_jsonl(d / "prompts.jsonl")}
     samples = io.read_jsonl(d / "samples.jsonl")
-    j = build_judge(run.cfg.judge)
+    j = build_judge(run.cfg.judge, cache_dir=run.root / "judge_cache")
     with _bar(len(samples), f"iter {t} judge ({j.name})") as bar:
         results = score_all(j, [prompts[s["id"]] for s in samples], [s["responses"] for s in samples], bar)
+    if hasattr(j, "usage"):  # LLM/API judges: requests, cache hits, failures, tokens, cost
+        io.write_json(d / "judge_usage.json", j.usage())
     io.write_jsonl(d / "judgments.jsonl",
                    [{"id": s["id"], "scores": r.scores, "info": r.info, "judge": j.name}
                     for s, r in zip(samples, results)])
@@ -119,10 +121,10 @@ def train(run: RunDir, t: int) -> None:
         p["target"]) for p in pairs]
     steps = math.ceil(len(items) / cfg.batch_size) * cfg.epochs
     lr = cfg.lr * cfg.lr_decay ** (t - 1)
-    with _bar(steps, f"iter {t} train (lr={lr:.2g})", unit="step") as bar:
+    with _bar(steps, f"iter {t} train (lr={lr:.2g})", unit="step") as bar, tracking.open_tracker(run, t) as on_step:
         history = training.train(model, tok, items, beta=cfg.beta, lr=lr, epochs=cfg.epochs,
                                  batch_size=cfg.batch_size, max_grad_norm=cfg.max_grad_norm,
-                                 weight_decay=cfg.weight_decay, seed=cfg.seed + t, progress=bar)
+                                 weight_decay=cfg.weight_decay, seed=cfg.seed + t, progress=bar, on_step=on_step)
     io.write_jsonl(d / "train_log.jsonl", history)
     tmp = d / ".policy.tmp"
     model.save_pretrained(str(tmp))
@@ -131,22 +133,13 @@ def train(run: RunDir, t: int) -> None:
 
 
 def _metrics(outcomes, policy_rows, base_rows, policy_scores, base_scores, prompts, resamples) -> dict:
-    lo, hi = bootstrap_interval(outcomes, resamples=resamples)
-    by_task: dict[str, list[float]] = {}
-    for p, o in zip(prompts, outcomes):
-        by_task.setdefault(p.get("task", "user"), []).append(o)
+    """Win rate, its interval, the length-controlled win rate, lengths and per-task breakdown (dno.evaluation)."""
+    m = summarize(outcomes, [len(r["response"]) for r in policy_rows], [len(r["response"]) for r in base_rows],
+                  [p.get("task", "user") for p in prompts], resamples=resamples)
     valid = [o for o in outcomes if not math.isnan(o)]
-    return {
-        "n": len(outcomes), "failures": len(outcomes) - len(valid),
-        "wins": sum(o == 1.0 for o in valid), "ties": sum(o == 0.5 for o in valid),
-        "losses": sum(o == 0.0 for o in valid),
-        "win_rate": win_rate(outcomes), "ci_low": lo, "ci_high": hi,
-        "mean_length": statistics.fmean(len(r["response"]) for r in policy_rows),
-        "baseline_mean_length": statistics.fmean(len(r["response"]) for r in base_rows),
-        "mean_score": statistics.fmean(s for s in policy_scores if not math.isnan(s)) if valid else math.nan,
-        "baseline_mean_score": statistics.fmean(s for s in base_scores if not math.isnan(s)) if valid else math.nan,
-        "win_rate_by_task": {k: win_rate(v) for k, v in sorted(by_task.items())},
-    }
+    m["mean_score"] = statistics.fmean(s for s in policy_scores if not math.isnan(s)) if valid else math.nan
+    m["baseline_mean_score"] = statistics.fmean(s for s in base_scores if not math.isnan(s)) if valid else math.nan
+    return m
 
 
 def evaluate(run: RunDir, t: int) -> None:
@@ -158,9 +151,11 @@ def evaluate(run: RunDir, t: int) -> None:
         io.write_jsonl(responses_path, _greedy(run, t, prompts, f"iter {t} eval responses"))
     policy_rows = io.read_jsonl(responses_path)
     base_rows = io.read_jsonl(run.baseline_dir / "responses.jsonl")
-    j = build_judge(run.cfg.eval.judge)
+    j = build_judge(run.cfg.eval.judge, cache_dir=run.root / "judge_cache", field_prefix="eval.judge")
     with _bar(len(prompts), f"iter {t} eval judge ({j.name})") as bar:
         results = score_all(j, prompts, [[a["response"], b["response"]] for a, b in zip(policy_rows, base_rows)], bar)
+    if hasattr(j, "usage"):
+        io.write_json(out / "judge_usage.json", j.usage())
     outcomes = [compare_from_scores(r.scores[0], r.scores[1]) for r in results]
     io.write_jsonl(out / "judgments.jsonl", [
         {"id": p["id"], "scores": r.scores, "outcome": o, "info": r.info, "judge": j.name}
@@ -169,6 +164,7 @@ def evaluate(run: RunDir, t: int) -> None:
                  [r.scores[1] for r in results], prompts, run.cfg.eval.bootstrap)
     m["iteration"] = t
     io.write_text(out / "metrics.md", metrics_markdown(m))
+    tracking.log_eval(run, t, m)
     io.write_json(out / "metrics.json", m)  # written last: its presence marks the stage complete
 
 
@@ -177,7 +173,9 @@ def metrics_markdown(m: dict) -> str:
     return (f"# Iteration {m['iteration']} vs iteration 0\n\n"
             f"- win rate: {100 * m['win_rate']:.1f}% (95% CI {100 * m['ci_low']:.1f}-{100 * m['ci_high']:.1f}), "
             f"{m['wins']} wins / {m['ties']} ties / {m['losses']} losses of {m['n']}; {m['failures']} judge failures\n"
-            f"- by task: {tasks}\n"
+            + (f"- length-controlled win rate: {100 * m['lc_win_rate']:.1f}% (95% CI {100 * m['lc_ci_low']:.1f}-"
+               f"{100 * m['lc_ci_high']:.1f}): the win rate at equal answer length\n" if "lc_win_rate" in m else "")
+            + f"- by task: {tasks}\n"
             f"- mean score: {m['mean_score']:.2f} (baseline {m['baseline_mean_score']:.2f})\n"
             f"- mean length: {m['mean_length']:.0f} chars (baseline {m['baseline_mean_length']:.0f})\n")
 

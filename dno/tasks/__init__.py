@@ -12,9 +12,9 @@ import random
 from pathlib import Path
 
 from dno.errors import DnoError
-from dno.tasks import arithmetic, instructions
+from dno.tasks import arithmetic, instructions, wordcount
 
-TASKS = {m.NAME: m for m in (arithmetic, instructions)}
+TASKS = {m.NAME: m for m in (arithmetic, instructions, wordcount)}
 
 
 def _finish(record: dict, pid: str) -> dict:

@@ -1,0 +1,40 @@
+import math
+
+from dno.pairing import PairRules, build_pairs
+
+RULES = PairRules(positive_min_score=5, margin=2, student_margin=1, max_pairs_per_prompt=1)
+S = "student"
+T = "teacher"
+
+
+def test_best_student_against_worst_with_relaxed_margin():
+    assert build_pairs([6, 5, 1, 3], [S] * 4, RULES) == [(0, 2)]
+    assert build_pairs([5, 4, 4.5], [S] * 3, RULES) == [(0, 1)]  # 1 point is enough for a student positive
+
+
+def test_positive_must_reach_threshold():
+    assert build_pairs([4.5, 1, 0], [S] * 3, RULES) == []
+
+
+def test_ties_never_pair():
+    assert build_pairs([6, 6, 6], [S] * 3, RULES) == []
+    assert build_pairs([6, 6], [S, T], RULES) == []
+
+
+def test_teacher_positive_needs_full_margin():
+    # the teacher is best (6) but the students are only 1-1.5 points lower: no pair
+    assert build_pairs([5, 4.5, 6], [S, S, T], RULES) == []
+    assert build_pairs([5, 4, 6], [S, S, T], RULES) == [(2, 1)]
+    # on equal scores the teacher is the positive
+    assert build_pairs([6, 3, 6], [S, S, T], RULES) == [(2, 1)]
+
+
+def test_failed_judgments_take_no_part():
+    assert build_pairs([math.nan, 6, 0], [S] * 3, RULES) == [(1, 2)]
+    assert build_pairs([6, math.nan], [S] * 2, RULES) == []
+    assert build_pairs([math.nan] * 3, [S] * 3, RULES) == []
+
+
+def test_several_pairs_worst_first():
+    rules = PairRules(positive_min_score=5, margin=2, student_margin=1, max_pairs_per_prompt=3)
+    assert build_pairs([3, 6, 0, 5.5, 1], [S] * 5, rules) == [(1, 2), (1, 4), (1, 0)]
