@@ -35,8 +35,8 @@ class DataConfig:
     """Synthetic task mix, as relative weights."""
     prompts_per_iteration: int = 96
     """Training prompts per iteration; every iteration gets a fresh, disjoint slice (DNO-Prct)."""
-    val_prompts: int = 0
-    """Held-out validation prompts (disjoint from train and test)."""
+    val_prompts: int = 64
+    """Held-out validation prompts (disjoint from train and test) on which the best iteration is chosen."""
     test_prompts: int = 128
     """Held-out test prompts on which win rate is reported."""
     seed: int = 1234
@@ -54,6 +54,20 @@ class SampleConfig:
     max_new_tokens: int = 32
     batch_size: int = 8
     """Prompts per generate call (each expands to k sequences)."""
+
+
+@dataclass
+class TeacherConfig:
+    model: str = ""
+    """A stronger model whose response joins each prompt's candidates (DNO-Prct's "gold" answer): a built-in
+    name or model directory, or `api:<model name>` for any OpenAI-compatible server. "" = no teacher."""
+    base_url: str = ""
+    """api teacher: the server, e.g. https://api.openai.com/v1."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """api teacher: the environment variable holding the key (never written anywhere)."""
+    temperature: float = 0.0
+    max_new_tokens: int = 0
+    """0 = sample.max_new_tokens."""
 
 
 @dataclass
@@ -110,12 +124,27 @@ class PairConfig:
     """Relaxed gap when the positive is a student (policy) sample."""
     max_pairs_per_prompt: int = 2
     """Pairs kept per prompt: the best response against the worst qualifying ones first."""
+    rule: str = "prct"
+    """`prct`: DNO-Prct's thresholds and margins above. `all`: Algorithm 1, every two candidates with
+    different win-rate estimates r_t, largest gaps first (thresholds unused)."""
+    target: str = "hard"
+    """`hard`: P(chosen ≻ rejected) = 1 (DPO). `soft`: σ(r_t(chosen) − r_t(rejected)) (DNO Algorithm 1)."""
+    degenerate_repeats: int = 3
+    """A sample repeating a word 3-gram this often, or looping characters, scores 0: an automatic
+    negative (DNO-Prct). 0 turns the check off."""
 
 
 @dataclass
 class TrainConfig:
     loss: str = "dpo"
-    """`dpo` (hard labels, DNO-Prct)."""
+    """`dpo`/`dno`: binary cross-entropy of the DPO logit against the pairs' targets (hard labels = DPO,
+    DNO-Prct; soft = DNO Algorithm 1). `sppo`: SPPO's square loss. `sft`: fine-tune on the chosen responses."""
+    reference: str = "previous"
+    """`previous`: the reference is π_t, the policy that sampled (DNO). `initial`: a fixed π_0 (iterative DPO)."""
+    replay_fraction: float = 0.3
+    """Share of the training pairs drawn from iteration t-1 (DNO-Prct: up to 30%)."""
+    replay_decay: float = 0.5
+    """Each earlier iteration contributes this times the previous one's share (30%, 15%, 7.5%, ...)."""
     beta: float = 0.1
     """η in the paper, β in DPO: the strength of the pull towards the reference π_t."""
     lr: float = 1e-5
@@ -153,6 +182,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     pair: PairConfig = field(default_factory=PairConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -179,7 +209,13 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "train.lr_decay": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
     "train.epochs": (lambda v: v >= 1, "must be >= 1"),
     "train.batch_size": (lambda v: v >= 1, "must be >= 1"),
-    "train.loss": (lambda v: v in ("dpo",), "must be 'dpo'"),
+    "train.loss": (lambda v: v in ("dpo", "dno", "sppo", "sft"), "must be dpo, dno, sppo or sft"),
+    "train.reference": (lambda v: v in ("previous", "initial"), "must be 'previous' or 'initial'"),
+    "train.replay_fraction": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    "train.replay_decay": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    "pair.rule": (lambda v: v in ("prct", "all"), "must be 'prct' or 'all'"),
+    "pair.target": (lambda v: v in ("hard", "soft"), "must be 'hard' or 'soft'"),
+    "pair.degenerate_repeats": (lambda v: v == 0 or v >= 2, "must be 0 (off) or >= 2"),
     "train.report_to": (lambda v: v in ("none", "tensorboard", "wandb"), "must be none, tensorboard or wandb"),
     "eval.bootstrap": (lambda v: v >= 100, "must be >= 100"),
     "policy.dtype": (lambda v: v in ("float32", "bfloat16", "float16"), "must be float32, bfloat16 or float16"),

@@ -53,6 +53,11 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
             if stop == (t, stage):
                 log(f"stopped after iter {t} {stage} as asked; run again to resume")
                 return False
+    best = stages.best_iteration(run)
+    if best is not None:
+        io.write_json(run.root / "best.json", best)
+        log(f"best iteration on validation prompts: {best['iteration']} "
+            f"(win rate {100 * best['val_win_rate']:.1f}%): {best['policy']}")
     table = summary_table(run)
     io.write_text(run.root / "summary.md", table)
     write_run_report(run)
@@ -76,8 +81,8 @@ def _stage_note(run: RunDir, t: int, stage: str) -> str:
     if stage == "pair":
         counts = stages.pair_counts(run, t)
         return f", {sum(counts.values())} pairs" + (f" ({dict(counts)})" if counts else "")
-    if stage == "eval":
-        m = io.read_json(run.iter_dir(t) / "eval" / "metrics.json")
+    if stage in ("eval", "val"):
+        m = io.read_json(run.iter_dir(t) / stage / "metrics.json")
         return (f", win rate {100 * m['win_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}]"
                 + (f", length-controlled {100 * m['lc_win_rate']:.1f}%, length ×{m['length_ratio']:.2f}"
                    if m.get("length_ratio", 0) == m.get("length_ratio", 0) and "lc_win_rate" in m else ""))
@@ -85,9 +90,9 @@ def _stage_note(run: RunDir, t: int, stage: str) -> str:
 
 
 def summary_table(run: RunDir) -> str:
-    head = ("| iter | win rate vs iter 0 | 95% CI | mean score | pairs | mean length (chars) | "
+    head = ("| iter | win rate vs iter 0 | 95% CI | val win rate | mean score | pairs | mean length (chars) | "
             + " | ".join(f"{s} s" for s in stages.STAGES) + " |")
-    lines = [f"# {run.root.name}: win rate per iteration", "", head, "|" + "---|" * (6 + len(stages.STAGES))]
+    lines = [f"# {run.root.name}: win rate per iteration", "", head, "|" + "---|" * (7 + len(stages.STAGES))]
     first = None
     for t in range(1, run.cfg.iterations + 1):
         path = run.iter_dir(t) / "eval" / "metrics.json"
@@ -96,11 +101,13 @@ def summary_table(run: RunDir) -> str:
         m = io.read_json(path)
         if first is None:
             first = m
-            lines.append(f"| 0 | 50.0 (itself) | – | {m['baseline_mean_score']:.2f} | – | "
+            lines.append(f"| 0 | 50.0 (itself) | – | 50.0 | {m['baseline_mean_score']:.2f} | – | "
                          f"{m['baseline_mean_length']:.0f} | " + " | ".join("–" for _ in stages.STAGES) + " |")
         times = run.timings(t)
+        val = run.iter_dir(t) / "val" / "metrics.json"
+        val_rate = f"{100 * io.read_json(val)['win_rate']:.1f}" if val.is_file() else "–"
         lines.append(
-            f"| {t} | {100 * m['win_rate']:.1f} | {100 * m['ci_low']:.1f}–{100 * m['ci_high']:.1f} | "
+            f"| {t} | {100 * m['win_rate']:.1f} | {100 * m['ci_low']:.1f}–{100 * m['ci_high']:.1f} | {val_rate} | "
             f"{m['mean_score']:.2f} | {sum(stages.pair_counts(run, t).values())} | {m['mean_length']:.0f} | "
             + " | ".join(f"{times[s]:.0f}" if s in times else "–" for s in stages.STAGES) + " |")
     return "\n".join(lines) + "\n"

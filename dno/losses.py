@@ -35,3 +35,18 @@ def dpo_loss(pc, pr, rc, rr, beta: float) -> torch.Tensor:
 def implicit_rewards(pc, pr, rc, rr, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """β·log π/π_t for chosen and rejected: their gap is the reward margin logged during training."""
     return beta * (pc - rc), beta * (pr - rr)
+
+
+def sppo_loss(pc, pr, rc, rr, p_chosen, p_rejected, beta: float) -> torch.Tensor:
+    """SPPO's square loss on each response: (log π/π_t(y) − (P̂(y ≻ π_t) − ½)/β)², summed over the pair.
+
+    P̂ is the response's estimated win rate against the policy (r_t). Per-pair losses, shape (B,).
+    """
+    pw = torch.as_tensor(p_chosen, dtype=pc.dtype, device=pc.device)
+    pl = torch.as_tensor(p_rejected, dtype=pc.dtype, device=pc.device)
+    return ((pc - rc) - (pw - 0.5) / beta) ** 2 + ((pr - rr) - (pl - 0.5) / beta) ** 2
+
+
+def sft_loss(pc, n_tokens) -> torch.Tensor:
+    """Rejection-sampling fine-tuning: mean negative log-likelihood per token of the chosen response."""
+    return -pc / torch.as_tensor(n_tokens, dtype=pc.dtype, device=pc.device).clamp(min=1)

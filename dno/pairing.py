@@ -36,5 +36,35 @@ def build_pairs(scores: Sequence[float], sources: Sequence[str], rules: PairRule
     return [(best, i) for i in negatives[: rules.max_pairs_per_prompt]]
 
 
+def win_rate_estimates(scores: Sequence[float]) -> list[float]:
+    """DNO's r_t(x, y): each candidate's mean P(y ≻ y') against the other candidates of its prompt.
+
+    P comes from pointwise scores (1 if higher, ½ if equal, 0 if lower); NaN candidates get NaN and are
+    left out of the others' means.
+    """
+    valid = [i for i, s in enumerate(scores) if not math.isnan(s)]
+    out = []
+    for i, s in enumerate(scores):
+        others = [scores[j] for j in valid if j != i]
+        if math.isnan(s) or not others:
+            out.append(math.nan)
+        else:
+            out.append(sum(1.0 if s > o else 0.5 if s == o else 0.0 for o in others) / len(others))
+    return out
+
+
+def soft_target(r1: float, r2: float) -> float:
+    """σ(r_t(x,y1) − r_t(x,y2)): the probability target of Algorithm 1."""
+    return 1.0 / (1.0 + math.exp(-(r1 - r2)))
+
+
+def all_pairs(rates: Sequence[float], max_pairs: int) -> list[tuple[int, int]]:
+    """Algorithm 1's pairs: candidates with different r_t, the largest gaps first, higher r first."""
+    valid = [i for i, r in enumerate(rates) if not math.isnan(r)]
+    pairs = [(i, j) for i in valid for j in valid if rates[i] > rates[j]]
+    pairs.sort(key=lambda p: (-(rates[p[0]] - rates[p[1]]), p))
+    return pairs[:max_pairs]
+
+
 def pair_type(chosen_source: str, rejected_source: str) -> str:
     return f"{chosen_source}>{rejected_source}"

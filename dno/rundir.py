@@ -31,7 +31,7 @@ from dno.config import Config
 from dno.errors import DnoError
 
 # Settings that may change between invocations of one run without invalidating what it holds.
-RESUME_SAFE = {"iterations", "threads"}
+RESUME_SAFE = {"iterations", "threads", "train.report_to"}
 
 
 class RunDir:
@@ -47,7 +47,10 @@ class RunDir:
                 old = yaml.safe_load(saved.read_text()) or {}
             except yaml.YAMLError:
                 raise DnoError(f"{saved}: corrupt config; this run directory cannot be resumed") from None
-            changed = [k for k in config_mod.diff(old, config_mod.to_dict(cfg)) if k not in RESUME_SAFE]
+            # A setting added to dno after the run began counts as its default there.
+            old = {**config_mod.flatten(config_mod.to_dict(Config())), **config_mod.flatten(old)}
+            new = config_mod.flatten(config_mod.to_dict(cfg))
+            changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and k not in RESUME_SAFE]
             if changed:
                 raise DnoError(
                     f"{root}: this run directory was made with a different config (differs in: "

@@ -13,13 +13,16 @@ from tqdm.auto import tqdm
 from dno import io, models
 from dno.evaluation import summarize
 from dno.judges import build_judge, compare_from_scores, score_all
-from dno.pairing import PairRules, build_pairs, pair_type
+from dno.degenerate import is_degenerate
+from dno.pairing import PairRules, all_pairs, build_pairs, pair_type, soft_target, win_rate_estimates
+from dno.replay import sample_replay
 from dno.rundir import RunDir
 from dno.sampling import HFSampler
 from dno.tasks import make_splits
+from dno.teacher import teacher_responses
 from dno import tracking, training
 
-STAGES = ("sample", "judge", "pair", "train", "eval")
+STAGES = ("sample", "judge", "pair", "train", "eval", "val")
 
 
 def _bar(total: int, desc: str, unit: str = "prompt"):
@@ -55,13 +58,15 @@ def _greedy(run: RunDir, t: int, prompts: list[dict], desc: str) -> list[dict]:
     return [{"id": p["id"], "response": g[0].text, "finished": g[0].finished} for p, g in zip(prompts, gens)]
 
 
+BASELINE_FILES = {"test": "responses.jsonl", "val": "val_responses.jsonl"}
+
+
 def baseline(run: RunDir) -> None:
-    """The iteration-0 policy's greedy answers on the test prompts: what every iteration is compared to."""
-    out = run.baseline_dir / "responses.jsonl"
-    if out.is_file():
-        return
-    prompts = io.read_jsonl(run.root / "test_prompts.jsonl")
-    io.write_jsonl(out, _greedy(run, 0, prompts, "baseline responses"))
+    """The iteration-0 policy's greedy answers on the test (and validation) prompts: what every iteration is compared to."""
+    for split, name in BASELINE_FILES.items():
+        out, prompts_path = run.baseline_dir / name, run.root / f"{split}_prompts.jsonl"
+        if prompts_path.is_file() and not out.is_file():
+            io.write_jsonl(out, _greedy(run, 0, io.read_jsonl(prompts_path), f"baseline responses ({split})"))
 
 
 def sample(run: RunDir, t: int) -> None:
@@ -73,8 +78,14 @@ def sample(run: RunDir, t: int) -> None:
         gens = HFSampler(model, tok, cfg.batch_size).generate(
             prompts, cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
             max_new_tokens=cfg.max_new_tokens, seed=seed, progress=bar)
+    if run.cfg.teacher.model:
+        del model
+        with _bar(len(prompts), f"iter {t} teacher") as bar:
+            gold = teacher_responses(run.cfg.teacher, prompts, max_new_tokens=cfg.max_new_tokens,
+                                     batch_size=cfg.batch_size, dtype=run.cfg.policy.dtype, seed=seed, progress=bar)
+        gens = [gs + [g] for gs, g in zip(gens, gold)]
     rows = [{"id": p["id"], "responses": [g.text for g in gs], "finished": [g.finished for g in gs],
-             "sources": ["student"] * len(gs), "seed": seed}
+             "sources": ["student"] * cfg.k + ["teacher"] * (len(gs) - cfg.k), "seed": seed}
             for p, gs in zip(prompts, gens)]
     io.write_jsonl(run.iter_dir(t) / "samples.jsonl", rows)
 
@@ -94,38 +105,65 @@ def judge(run: RunDir, t: int) -> None:
 
 
 def pair(run: RunDir, t: int) -> None:
-    d = run.iter_dir(t)
+    d, cfg = run.iter_dir(t), run.cfg.pair
     samples = {s["id"]: s for s in io.read_jsonl(d / "samples.jsonl")}
-    rules = PairRules(**vars(run.cfg.pair))
+    rules = PairRules(cfg.positive_min_score, cfg.margin, cfg.student_margin, cfg.max_pairs_per_prompt)
     rows = []
     for j in io.read_jsonl(d / "judgments.jsonl"):
         s = samples[j["id"]]
         scores = [math.nan if x is None else float(x) for x in j["scores"]]
-        for ci, ri in build_pairs(scores, s["sources"], rules):
+        degenerate = [bool(cfg.degenerate_repeats) and is_degenerate(r, min_repeats=cfg.degenerate_repeats)
+                      for r in s["responses"]]
+        scores = [0.0 if deg and not math.isnan(x) else x for x, deg in zip(scores, degenerate)]  # automatic negatives
+        rates = win_rate_estimates(scores)
+        chosen = (all_pairs(rates, cfg.max_pairs_per_prompt) if cfg.rule == "all"
+                  else build_pairs(scores, s["sources"], rules))
+        for ci, ri in chosen:
             rows.append({"id": j["id"], "chosen": s["responses"][ci], "rejected": s["responses"][ri],
                          "chosen_finished": s["finished"][ci], "rejected_finished": s["finished"][ri],
                          "chosen_score": scores[ci], "rejected_score": scores[ri],
-                         "margin": scores[ci] - scores[ri], "target": 1.0,
+                         "margin": scores[ci] - scores[ri], "chosen_rate": rates[ci], "rejected_rate": rates[ri],
+                         "target": soft_target(rates[ci], rates[ri]) if cfg.target == "soft" else 1.0,
+                         "rejected_degenerate": degenerate[ri],
                          "type": pair_type(s["sources"][ci], s["sources"][ri])})
     io.write_jsonl(d / "pairs.jsonl", rows)
 
 
+def training_pairs(run: RunDir, t: int) -> list[dict]:
+    """This iteration's pairs plus replayed pairs of earlier iterations (SFT: each chosen response once)."""
+    cfg = run.cfg.train
+    current = io.read_jsonl(run.iter_dir(t) / "pairs.jsonl")
+    earlier = [io.read_jsonl(run.iter_dir(k) / "pairs.jsonl") for k in range(t - 1, 0, -1)]
+    pairs = current + sample_replay(earlier, len(current), cfg.replay_fraction, cfg.replay_decay, seed=cfg.seed + t)
+    if cfg.loss == "sft":
+        seen: set[tuple[str, str]] = set()
+        pairs = [p for p in pairs if (p["id"], p["chosen"]) not in seen and not seen.add((p["id"], p["chosen"]))]
+    return pairs
+
+
 def train(run: RunDir, t: int) -> None:
     d, cfg = run.iter_dir(t), run.cfg.train
-    prompts = {p["id"]: p for p in io.read_jsonl(d / "prompts.jsonl")}
-    pairs = io.read_jsonl(d / "pairs.jsonl")
+    pairs = training_pairs(run, t)
+    prompts = {p["id"]: p for k in range(1, t + 1) for p in io.read_jsonl(run.iter_dir(k) / "prompts.jsonl")}
     model, tok = _load(run, t - 1)
+    ref_model = _load(run, 0)[0] if cfg.reference == "initial" and t > 1 else None
     items = [training.PairBatchItem(
         training.encode(tok, prompts[p["id"]]["messages"], p["chosen"], p["chosen_finished"]),
         training.encode(tok, prompts[p["id"]]["messages"], p["rejected"], p["rejected_finished"]),
-        p["target"]) for p in pairs]
+        p["target"], p.get("chosen_rate", 1.0), p.get("rejected_rate", 0.0)) for p in pairs]
     steps = math.ceil(len(items) / cfg.batch_size) * cfg.epochs
     lr = cfg.lr * cfg.lr_decay ** (t - 1)
     with _bar(steps, f"iter {t} train (lr={lr:.2g})", unit="step") as bar, tracking.open_tracker(run, t) as on_step:
         history = training.train(model, tok, items, beta=cfg.beta, lr=lr, epochs=cfg.epochs,
                                  batch_size=cfg.batch_size, max_grad_norm=cfg.max_grad_norm,
-                                 weight_decay=cfg.weight_decay, seed=cfg.seed + t, progress=bar, on_step=on_step)
+                                 weight_decay=cfg.weight_decay, seed=cfg.seed + t, loss=cfg.loss,
+                                 ref_model=ref_model, progress=bar, on_step=on_step)
     io.write_jsonl(d / "train_log.jsonl", history)
+    replayed = Counter(p["replay_from"] for p in pairs if "replay_from" in p)
+    io.write_json(d / "train_summary.json", {
+        "pairs": len(pairs), "replayed_from": {f"t-{k}": n for k, n in sorted(replayed.items())},
+        "loss": cfg.loss, "lr": lr, "beta": cfg.beta, "reference": cfg.reference if t > 1 else "previous",
+        "steps": len(history), "final_loss": history[-1]["loss"] if history else None})
     tmp = d / ".policy.tmp"
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
@@ -142,15 +180,15 @@ def _metrics(outcomes, policy_rows, base_rows, policy_scores, base_scores, promp
     return m
 
 
-def evaluate(run: RunDir, t: int) -> None:
-    """π_t's greedy answers on the test prompts, judged against the baseline's: win rate, ties = ½."""
-    out = run.iter_dir(t) / "eval"
-    prompts = io.read_jsonl(run.root / "test_prompts.jsonl")
+def evaluate(run: RunDir, t: int, split: str = "test") -> None:
+    """π_t's greedy answers on the test (or validation) prompts, judged against the baseline's: win rate, ties = ½."""
+    out = run.iter_dir(t) / ("eval" if split == "test" else split)
+    prompts = io.read_jsonl(run.root / f"{split}_prompts.jsonl")
     responses_path = out / "responses.jsonl"
     if not responses_path.is_file():
         io.write_jsonl(responses_path, _greedy(run, t, prompts, f"iter {t} eval responses"))
     policy_rows = io.read_jsonl(responses_path)
-    base_rows = io.read_jsonl(run.baseline_dir / "responses.jsonl")
+    base_rows = io.read_jsonl(run.baseline_dir / BASELINE_FILES[split])
     j = build_judge(run.cfg.eval.judge, cache_dir=run.root / "judge_cache", field_prefix="eval.judge")
     with _bar(len(prompts), f"iter {t} eval judge ({j.name})") as bar:
         results = score_all(j, prompts, [[a["response"], b["response"]] for a, b in zip(policy_rows, base_rows)], bar)
@@ -164,7 +202,8 @@ def evaluate(run: RunDir, t: int) -> None:
                  [r.scores[1] for r in results], prompts, run.cfg.eval.bootstrap)
     m["iteration"] = t
     io.write_text(out / "metrics.md", metrics_markdown(m))
-    tracking.log_eval(run, t, m)
+    if split == "test":
+        tracking.log_eval(run, t, m)
     io.write_json(out / "metrics.json", m)  # written last: its presence marks the stage complete
 
 
@@ -183,11 +222,28 @@ def metrics_markdown(m: dict) -> str:
 def is_done(run: RunDir, t: int, stage: str) -> bool:
     d = run.iter_dir(t)
     marker = {"sample": d / "samples.jsonl", "judge": d / "judgments.jsonl", "pair": d / "pairs.jsonl",
-              "train": d / "policy" / "config.json", "eval": d / "eval" / "metrics.json"}[stage]
+              "train": d / "policy" / "config.json", "eval": d / "eval" / "metrics.json",
+              "val": d / "val" / "metrics.json"}[stage]
+    if stage == "val" and not run.cfg.data.val_prompts:
+        return True
     return Path(marker).is_file()
 
 
-RUNNERS = {"sample": sample, "judge": judge, "pair": pair, "train": train, "eval": evaluate}
+RUNNERS = {"sample": sample, "judge": judge, "pair": pair, "train": train, "eval": evaluate,
+           "val": lambda run, t: evaluate(run, t, "val")}
+
+
+def best_iteration(run: RunDir) -> dict | None:
+    """The iteration whose policy wins most often on the validation prompts (π_0 counts as 50%)."""
+    if not run.cfg.data.val_prompts:
+        return None
+    rates = {0: 0.5}
+    for t in range(1, run.cfg.iterations + 1):
+        path = run.iter_dir(t) / "val" / "metrics.json"
+        if path.is_file():
+            rates[t] = io.read_json(path)["win_rate"]
+    best = max(rates, key=lambda k: (rates[k], -k))  # ties go to the earlier, cheaper policy
+    return {"iteration": best, "val_win_rate": rates[best], "policy": str(run.policy(best)), "val_win_rates": rates}
 
 
 def pair_counts(run: RunDir, t: int) -> Counter:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from dno.losses import dno_loss, implicit_rewards
+from dno.losses import dno_loss, implicit_rewards, sft_loss, sppo_loss
 from dno.models import render_prompt
 
 
@@ -62,24 +62,49 @@ class PairBatchItem:
     chosen: Encoded
     rejected: Encoded
     target: float = 1.0
+    """P(chosen ≻ rejected): 1 for DPO's hard labels, σ(r1 − r2) for DNO's soft labels."""
+    chosen_rate: float = 1.0
+    rejected_rate: float = 0.0
+    """r_t estimates (win rate against the policy's own samples), for the SPPO loss."""
+
+
+LOSSES = ("dpo", "dno", "sppo", "sft")
+
+
+def batch_loss(kind: str, items: Sequence[PairBatchItem], pc, pr, rc, rr, beta: float) -> torch.Tensor:
+    """Per-pair losses of one batch (see dno.losses); `dpo` and `dno` differ only in the pairs' targets."""
+    dev = pc.device
+    if kind in ("dpo", "dno"):
+        return dno_loss(pc, pr, rc, rr, torch.tensor([i.target for i in items], device=dev), beta)
+    if kind == "sppo":
+        return sppo_loss(pc, pr, rc, rr, [i.chosen_rate for i in items], [i.rejected_rate for i in items], beta)
+    if kind == "sft":
+        return sft_loss(pc, [len(i.chosen.ids) - i.chosen.prompt_len for i in items])
+    raise ValueError(f"unknown loss {kind!r} (known: {', '.join(LOSSES)})")
 
 
 def train(model, tokenizer, items: Sequence[PairBatchItem], *, beta: float, lr: float, epochs: int,
-          batch_size: int, max_grad_norm: float, weight_decay: float, seed: int, progress=None,
-          on_step=None) -> list[dict]:
-    """Train `model` in place; returns one metrics dict per optimizer step."""
+          batch_size: int, max_grad_norm: float, weight_decay: float, seed: int, loss: str = "dpo",
+          ref_model=None, progress=None, on_step=None) -> list[dict]:
+    """Train `model` in place; returns one metrics dict per optimizer step.
+
+    The reference log-probabilities come from `ref_model` if given (a fixed reference, e.g. π_0 for
+    iterative DPO), else from `model` itself before its first update (DNO: the reference is π_t).
+    """
     if not items:
         return []
+    loss_kind = loss
     pad = tokenizer.pad_token_id
     order = list(range(len(items)))
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
-    model.eval()
+    ref = ref_model if ref_model is not None else model
+    ref.eval()
     ref_c = torch.empty(len(items))
     ref_r = torch.empty(len(items))
     with torch.no_grad():
         for idx in batches:
-            c, r = _pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
+            c, r = _pair_logps(ref, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
             ref_c[idx], ref_r[idx] = c.cpu(), r.cpu()
 
     model.train()
@@ -94,9 +119,7 @@ def train(model, tokenizer, items: Sequence[PairBatchItem], *, beta: float, lr: 
             idx = order[start:start + batch_size]
             pc, pr = _pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
             rc, rr = ref_c[idx].to(pc.device), ref_r[idx].to(pc.device)
-            target = torch.tensor([items[i].target for i in idx], device=pc.device)
-            losses = dno_loss(pc, pr, rc, rr, target, beta)
-            loss = losses.mean()
+            loss = batch_loss(loss_kind, [items[i] for i in idx], pc, pr, rc, rr, beta).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)

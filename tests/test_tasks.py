@@ -81,7 +81,7 @@ def test_user_prompts_jsonl(tmp_path):
     recs = load_user_prompts(str(path))
     assert [r.get("task") for r in recs] == ["arithmetic", "instructions", None]
     assert recs[0]["messages"] == [{"role": "user", "content": "What is 2 + 2?"}]
-    splits = make_splits(DataConfig(source=str(path), prompts_per_iteration=1, test_prompts=1), 2)
+    splits = make_splits(DataConfig(source=str(path), prompts_per_iteration=1, test_prompts=1, val_prompts=0), 2)
     assert sorted(r["messages"][0]["content"] for s in splits.values() for r in s) == sorted(
         r["messages"][0]["content"] for r in recs)
 
@@ -112,7 +112,7 @@ def test_too_few_user_prompts_is_a_clear_error(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"prompt": "a"}\n{"prompt": "b"}\n')
     with pytest.raises(DnoError, match="has 2 prompts but the config needs"):
-        make_splits(DataConfig(source=str(path), prompts_per_iteration=5, test_prompts=1), 1)
+        make_splits(DataConfig(source=str(path), prompts_per_iteration=5, test_prompts=1, val_prompts=0), 1)
 
 
 def test_wordcount_partial_credit():

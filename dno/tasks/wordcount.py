@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 
 NAME = "wordcount"
-TOPICS = ["the sea", "a dog", "tea", "stars", "a city", "rain", "a book", "spring", "a song", "a tree"]
+TOPICS = ["the sea", "a dog", "tea", "stars", "a city", "rain", "a book", "spring", "a song", "a tree",
+          "a bridge", "clouds", "a lamp", "autumn", "a boat", "cheese", "a clock", "the wind", "a map", "honey"]
 
 
 def generate(rng: random.Random) -> dict:

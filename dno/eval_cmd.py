@@ -1,0 +1,242 @@
+"""`dno eval RUN`: evaluate any or all of a run's policies against a chosen baseline, with any judge.
+
+Baselines:
+  iter0           the run's iteration-0 policy (what `dno run` compares to)
+  FILE.jsonl      fixed responses, e.g. a teacher's: one {"id", "response"} object per held-out prompt
+  OTHER_RUN[:T]   another run's policy π_T (default: its last trained iteration), decoded greedily here
+
+Results never touch the stage outputs of `dno run`; they live under
+
+    RUN/evals/<baseline>__<judge>[__val]/
+      eval.json                 what was compared: baseline, judge settings, split
+      baseline_responses.jsonl  the baseline's answers when they had to be generated or copied
+      iter_<t>/judgments.jsonl  per prompt: scores, outcome, both lengths, task
+      iter_<t>/metrics.json     written last: its presence marks the iteration done (resume = skip it)
+      summary.md                the table printed at the end
+    RUN/evals/responses_<split>/iter_<t>.jsonl   greedy answers generated for prompts the run never decoded
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import statistics
+from pathlib import Path
+
+from dno import config as config_mod
+from dno import io, stages
+from dno.config import JudgeConfig, load_config
+from dno.errors import DnoError
+from dno.evaluation import summarize
+from dno.judges import build_judge, compare_from_scores, score_all
+from dno.rundir import RunDir
+
+
+def open_run(root: str | Path) -> RunDir:
+    """A finished or running run directory, read-only (its config.yaml is not rewritten)."""
+    root = Path(root)
+    if not (root / "config.yaml").is_file():
+        raise DnoError(f"{root}: not a dno run directory (no config.yaml)")
+    return RunDir(root, load_config(root / "config.yaml"))
+
+
+def trained_iterations(run: RunDir) -> list[int]:
+    return [t for t in range(1, run.cfg.iterations + 1) if (run.iter_dir(t) / "policy" / "config.json").is_file()]
+
+
+def judge_config(run: RunDir, judge_type: str | None, overrides: list[str]) -> JudgeConfig:
+    """The run's eval judge, with `--judge TYPE` and `judge.KEY=VALUE` overrides applied."""
+    data = dataclasses.asdict(run.cfg.eval.judge)
+    if judge_type is not None and judge_type != data.get("type"):
+        data = dataclasses.asdict(JudgeConfig(type=judge_type))
+    for text in overrides:
+        keys, value = config_mod.parse_override(text)
+        if keys[0] == "judge":
+            keys = keys[1:]
+        if not keys:
+            raise DnoError(f"command line: `{text}`: expected judge.KEY=VALUE")
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    jcfg = config_mod._build(JudgeConfig, data, "judge.", "command line")
+    check = getattr(config_mod, "_check_judge", None)  # what the judge needs (model, URL, template), if defined
+    if check is not None:
+        check(jcfg, "judge", "command line")
+    return jcfg
+
+
+def judge_key(jcfg: JudgeConfig) -> str:
+    data = dataclasses.asdict(jcfg)
+    if data == dataclasses.asdict(JudgeConfig(type=jcfg.type)):
+        return jcfg.type
+    digest = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{jcfg.type}-{digest}"
+
+
+def _prompts(run: RunDir, split: str) -> list[dict]:
+    path = run.root / f"{split}_prompts.jsonl"
+    if not path.is_file():
+        hint = " (the run has no validation split: data.val_prompts is 0)" if split == "val" else ""
+        raise DnoError(f"{path}: no {split} prompts{hint}")
+    return io.read_jsonl(path)
+
+
+def policy_responses(run: RunDir, t: int, prompts: list[dict], split: str) -> list[dict]:
+    """π_t's greedy answers on `prompts`: the run's own when it has them, else generated once and cached."""
+    stage_dir = "eval" if split == "test" else split  # the run's own eval/val stage outputs
+    own = (run.baseline_dir / getattr(stages, "BASELINE_FILES", {"test": "responses.jsonl"}).get(split, "-")
+           if t == 0 else run.iter_dir(t) / stage_dir / "responses.jsonl")
+    if own.is_file():
+        return io.read_jsonl(own)
+    cached = run.root / "evals" / f"responses_{split}" / f"iter_{t}.jsonl"
+    if not cached.is_file():
+        if t > 0 and not (run.iter_dir(t) / "policy" / "config.json").is_file():
+            raise DnoError(f"{run.iter_dir(t) / 'policy'}: iteration {t} is not trained yet")
+        io.write_jsonl(cached, stages._greedy(run, t, prompts, f"iter {t} {split} responses"))
+    return io.read_jsonl(cached)
+
+
+@dataclasses.dataclass
+class Baseline:
+    key: str
+    description: str
+    rows: list[dict]
+
+
+def resolve_baseline(run: RunDir, spec: str, prompts: list[dict], split: str, out_dir_for) -> Baseline:
+    """`iter0`, a responses file, or another run's policy (`PATH` or `PATH:T`)."""
+    if spec in ("iter0", "0"):
+        return Baseline("iter0", "the iteration-0 policy", policy_responses(run, 0, prompts, split))
+    path = Path(spec)
+    if spec.endswith(".jsonl") or path.is_file():
+        if not path.is_file():
+            raise DnoError(f"{path}: baseline responses file not found")
+        rows = io.read_jsonl(path)
+        for i, r in enumerate(rows, 1):
+            if not isinstance(r.get("id"), str) or not isinstance(r.get("response"), str):
+                raise DnoError(f"{path}:{i}: each line needs a string `id` and a string `response`")
+        digest = hashlib.sha1(path.read_bytes()).hexdigest()[:8]
+        return Baseline(f"file-{path.stem}-{digest}", f"the responses in `{path}`", rows)
+    root, _, it = spec.rpartition(":")
+    if not (root and it.isdigit()):
+        root, it = spec, ""
+    other = open_run(root) if Path(root).is_dir() else None
+    if other is None:
+        raise DnoError(f"--baseline {spec!r}: not `iter0`, a .jsonl file of responses, or a run directory")
+    t = int(it) if it else max(trained_iterations(other), default=0)
+    if t > 0 and t not in trained_iterations(other):
+        raise DnoError(f"{other.iter_dir(t) / 'policy'}: iteration {t} of that run is not trained")
+    key = f"run-{other.root.name}-iter{t}"
+    desc = f"π_{t} of run `{other.root.name}`"
+    cached = out_dir_for(key) / "baseline_responses.jsonl"
+    if not cached.is_file():
+        same_prompts = (split == "test" and (other.root / "test_prompts.jsonl").is_file()
+                        and io.read_jsonl(other.root / "test_prompts.jsonl") == prompts
+                        and other.cfg.eval.max_new_tokens == run.cfg.eval.max_new_tokens)
+        theirs = (other.baseline_dir / "responses.jsonl") if t == 0 else (other.iter_dir(t) / "eval" / "responses.jsonl")
+        if same_prompts and theirs.is_file():
+            rows = io.read_jsonl(theirs)
+        else:  # decode their policy on our prompts with our decoding settings; nothing is written into their run
+            rows = stages._greedy(RunDir(other.root, dataclasses.replace(other.cfg, eval=run.cfg.eval)), t, prompts,
+                                  f"baseline {desc} responses")
+        io.write_jsonl(cached, rows)
+    return Baseline(key, desc, io.read_jsonl(cached))
+
+
+def _align(rows: list[dict], prompts: list[dict], where: str) -> list[dict]:
+    by_id = {r["id"]: r for r in rows}
+    missing = [p["id"] for p in prompts if p["id"] not in by_id]
+    if missing:
+        raise DnoError(f"{where}: no response for prompt {missing[0]!r} ({len(missing)} of {len(prompts)} missing)")
+    return [by_id[p["id"]] for p in prompts]
+
+
+def evaluate_iteration(run: RunDir, t: int, prompts: list[dict], base: Baseline, judge, split: str, out: Path) -> dict:
+    mpath = out / "metrics.json"
+    if mpath.is_file():
+        return io.read_json(mpath)
+    policy = _align(policy_responses(run, t, prompts, split), prompts, f"iteration {t} responses")
+    baseline = _align(base.rows, prompts, f"baseline ({base.description})")
+    before = judge.usage() if hasattr(judge, "usage") else {}
+    with stages._bar(len(prompts), f"iter {t} vs {base.key} ({judge.name})") as bar:
+        results = score_all(judge, prompts, [[a["response"], b["response"]] for a, b in zip(policy, baseline)], bar)
+    if hasattr(judge, "usage"):  # LLM/API judges: requests, tokens and cost of this iteration's judging
+        after = judge.usage()
+        io.write_json(out / "judge_usage.json", {
+            k: (v - before.get(k, 0) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                and isinstance(before.get(k, 0), (int, float)) else v) for k, v in after.items()})
+    outcomes = [compare_from_scores(r.scores[0], r.scores[1]) for r in results]
+    plen = [len(r["response"]) for r in policy]
+    blen = [len(r["response"]) for r in baseline]
+    io.write_jsonl(out / "judgments.jsonl", [
+        {"id": p["id"], "task": p.get("task", "user"), "scores": r.scores, "outcome": o, "policy_length": a,
+         "baseline_length": b, "info": r.info, "judge": judge.name}
+        for p, r, o, a, b in zip(prompts, results, outcomes, plen, blen)])
+    m = summarize(outcomes, plen, blen, [p.get("task", "user") for p in prompts], resamples=run.cfg.eval.bootstrap)
+    ps = [r.scores[0] for r in results if not math.isnan(r.scores[0])]
+    bs = [r.scores[1] for r in results if not math.isnan(r.scores[1])]
+    m.update(iteration=t, baseline=base.key, baseline_description=base.description, judge=judge.name, split=split,
+             mean_score=statistics.fmean(ps) if ps else math.nan,
+             baseline_mean_score=statistics.fmean(bs) if bs else math.nan)
+    io.write_json(mpath, m)
+    return m
+
+
+def summary_table(results: dict[int, dict], title: str) -> str:
+    lines = [f"# {title}", "",
+             "| iter | win rate % | 95% CI | LC win rate % | 95% CI | W / T / L | failures | mean length | baseline length |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for t, m in sorted(results.items()):
+        lines.append(f"| {t} | {100 * m['win_rate']:.1f} | {100 * m['ci_low']:.1f}–{100 * m['ci_high']:.1f} | "
+                     f"{100 * m['lc_win_rate']:.1f} | {100 * m['lc_ci_low']:.1f}–{100 * m['lc_ci_high']:.1f} | "
+                     f"{m['wins']} / {m['ties']} / {m['losses']} | {m['failures']} | {m['mean_length']:.0f} | "
+                     f"{m['baseline_mean_length']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_iterations(text: str | None, run: RunDir, include_zero: bool) -> list[int]:
+    trained = trained_iterations(run)
+    if text in (None, "all"):
+        return ([0] if include_zero else []) + trained
+    try:
+        wanted = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise DnoError(f"--iterations: expected `all` or numbers like 1,3, got {text!r}") from None
+    for t in wanted:
+        if t < 0 or t > run.cfg.iterations:
+            raise DnoError(f"--iterations: {t} is outside 0..{run.cfg.iterations}")
+        if t > 0 and t not in trained:
+            raise DnoError(f"{run.iter_dir(t) / 'policy'}: iteration {t} is not trained yet")
+    return wanted
+
+
+def run_eval(root: str | Path, *, baseline: str = "iter0", iterations: str | None = None, judge_type: str | None = None,
+             judge_overrides: list[str] = (), split: str = "test") -> tuple[Path, dict[int, dict]]:
+    """Evaluate the chosen iterations; returns the evaluation directory and {iteration: metrics}."""
+    run = open_run(root)
+    if split not in ("test", "val"):
+        raise DnoError(f"--split: expected test or val, got {split!r}")
+    jcfg = judge_config(run, judge_type, list(judge_overrides))
+    judge = build_judge(jcfg, cache_dir=run.root / "judge_cache", field_prefix="judge")  # shared with `dno run`
+    prompts = _prompts(run, split)
+    suffix = f"__{judge_key(jcfg)}" + ("" if split == "test" else f"__{split}")
+    base = resolve_baseline(run, baseline, prompts, split, lambda key: run.root / "evals" / f"{key}{suffix}")
+    out = run.root / "evals" / f"{base.key}{suffix}"
+    io.write_json(out / "eval.json", {"baseline": base.key, "baseline_description": base.description,
+                                      "baseline_spec": baseline, "judge": judge.name,
+                                      "judge_config": dataclasses.asdict(jcfg), "split": split})
+    its = parse_iterations(iterations, run, include_zero=base.key != "iter0")
+    if not its:
+        raise DnoError(f"{run.root}: no trained iteration to evaluate yet")
+    results = {}
+    for t in its:
+        results[t] = evaluate_iteration(run, t, prompts, base, judge, split, out / f"iter_{t}")
+    for d in out.glob("iter_*"):  # the summary lists every iteration evaluated so far, not only this call's
+        if d.name[5:].isdigit() and (d / "metrics.json").is_file():
+            results.setdefault(int(d.name[5:]), io.read_json(d / "metrics.json"))
+    io.write_text(out / "summary.md", summary_table(
+        results, f"{run.root.name} against {base.description}, judged by {judge.name} ({split} prompts)"))
+    return out, results
