@@ -54,6 +54,14 @@ class SampleConfig:
     max_new_tokens: int = 32
     batch_size: int = 8
     """Prompts per generate call (each expands to k sequences)."""
+    tensor_parallel_size: int = 1
+    """vllm: GPUs one engine spreads the model over (`dno sample --shard` runs one engine per GPU group)."""
+    gpu_memory_utilization: float = 0.85
+    """vllm: share of each GPU's memory the engine may take (weights + KV cache)."""
+    max_model_len: int = 0
+    """vllm: context length the engine reserves KV cache for; 0 = the model's own."""
+    enforce_eager: bool = False
+    """vllm: skip CUDA-graph capture (faster start-up, slower decoding; useful for small runs and tests)."""
 
 
 @dataclass
@@ -116,8 +124,9 @@ class JudgeConfig:
 
 @dataclass
 class PairConfig:
-    positive_min_score: float = 4.0
-    """A chosen response must score at least this (DNO-Prct: 5 on its 6-point rubric; 4 = a right but wordy answer from the oracle)."""
+    positive_min_score: float = 3.5
+    """A chosen response must score at least this (DNO-Prct: 5 on its 6-point rubric). With the built-in
+    oracle, 3.5 admits a right but wordy sum (4) and an answer meeting half its constraints (3.5)."""
     margin: float = 2.0
     """Score gap required below a teacher positive."""
     student_margin: float = 1.0
@@ -156,6 +165,20 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
     seed: int = 0
+    gradient_accumulation_steps: int = 1
+    """accelerate path: micro-batches per optimizer step; `batch_size` stays the pairs per step, so it must
+    be a multiple of gradient_accumulation_steps x the number of processes."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less GPU memory, ~30% more compute (accelerate path)."""
+    lora_r: int = 0
+    """> 0: train LoRA adapters of this rank (peft, all linear layers) instead of all weights; they are
+    merged into the weights before saving, so π_t loads in transformers and vLLM unchanged."""
+    lora_alpha: float = 0.0
+    """LoRA scaling numerator; 0 = 2 x lora_r."""
+    lora_dropout: float = 0.0
+    accelerate: bool = False
+    """Train through `accelerate` (dno/distributed.py) even in a plain process; `accelerate launch`,
+    gradient accumulation, gradient checkpointing and LoRA use it anyway."""
     report_to: str = "none"
     """Training curves (loss, reward margin, implicit-reward accuracy) to `tensorboard` (RUN/tensorboard/) or `wandb`."""
 
@@ -198,6 +221,13 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "sample.max_new_tokens": (lambda v: v >= 1, "must be >= 1"),
     "sample.batch_size": (lambda v: v >= 1, "must be >= 1"),
     "sample.backend": (lambda v: v in ("hf", "vllm"), "must be 'hf' or 'vllm'"),
+    "sample.tensor_parallel_size": (lambda v: v >= 1, "must be >= 1"),
+    "sample.gpu_memory_utilization": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    "sample.max_model_len": (lambda v: v >= 0, "must be >= 0 (0 = the model's own)"),
+    "train.gradient_accumulation_steps": (lambda v: v >= 1, "must be >= 1"),
+    "train.lora_r": (lambda v: v >= 0, "must be >= 0 (0 = train all weights)"),
+    "train.lora_alpha": (lambda v: v >= 0, "must be >= 0 (0 = 2 x lora_r)"),
+    "train.lora_dropout": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
     "data.prompts_per_iteration": (lambda v: v >= 1, "must be >= 1"),
     "data.test_prompts": (lambda v: v >= 1, "must be >= 1"),
     "data.val_prompts": (lambda v: v >= 0, "must be >= 0"),

@@ -1,5 +1,8 @@
 """Arithmetic with an exact answer: "What is 37 + 48? Answer with just the number."
 
+Two-digit addition: SmolLM2-135M gets about one sample in five right, which leaves room to improve
+(subtraction was tried: about 3%, too few right samples to learn from).
+
 Graded oracle on the 0-6 scale of the DNO rubric, so that margins mean something:
   0  no number at all
   1  a number, but the last number is wrong
@@ -18,10 +21,8 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def generate(rng: random.Random) -> dict:
-    a, b = sorted((rng.randint(10, 99), rng.randint(10, 99)), reverse=True)
-    op = rng.choice("+-")
-    answer = a + b if op == "+" else a - b
-    return {"task": NAME, "prompt": f"What is {a} {op} {b}? Answer with just the number.", "answer": answer}
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    return {"task": NAME, "prompt": f"What is {a} + {b}? Answer with just the number.", "answer": a + b}
 
 
 def last_number(text: str) -> float | None:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Issue 4's comparison: every method on the embedded default's task with the same sampling and judging
+# budget (3 x 96 prompts x 6 samples, oracle judge), the same test prompts, then one side-by-side report.
+# Usage: scripts/compare_methods.sh [extra key=value overrides for every run]   (CPU: ~15-20 min per method)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DNO=${DNO:-.venv/bin/dno}
+out=runs/compare
+for method in default dno_soft iterative_dpo sft_best offline_dpo sppo; do
+  "$DNO" run "configs/$method.yaml" "$@" --run-dir "$out/$method"
+done
+"$DNO" report "$out"/default "$out"/dno_soft "$out"/iterative_dpo "$out"/sft_best "$out"/offline_dpo "$out"/sppo --out "$out"
+echo "side-by-side report: $out/report.md"
