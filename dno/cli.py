@@ -34,12 +34,14 @@ def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
 
 def cmd_run(args) -> int:
     from dno.config import load_config
-    from dno.loop import run_loop
+    from dno.loop import parse_stop, preflight, run_loop
     from dno.rundir import RunDir
 
     name, overrides = _split_args(args.items)
     path = find_config(name)
     cfg = load_config(path, overrides)
+    parse_stop(args.stop_after)
+    preflight(cfg)  # every input checked before the run directory is created or touched
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / path.stem
     run = RunDir.open(run_dir, cfg)
     return 0 if run_loop(run, args.stop_after) or args.stop_after else 1
@@ -96,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "iteration 0 too when the baseline is not iter0)")
     ev.add_argument("--split", default="test", choices=("test", "val"), help="held-out prompts to use")
     ev.add_argument("--report", action="store_true", help="also write report.md and plots into the evaluation directory")
+    ev.add_argument("--iter", type=int, metavar="T", help=(
+        "instead: run iteration T's own eval stage (and val, when configured) on the run directory, as "
+        "`dno run` does (RUN/iter_T/eval/), computing the baseline first if needed"))
     ev.set_defaults(func=cmd_eval)
 
     rep = sub.add_parser("report", help="write report.md and PNG plots for one or several runs", description=(
@@ -107,10 +112,146 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--eval", dest="eval_key", metavar="KEY",
                      help="report a `dno eval` result (RUN/evals/KEY) instead of the runs' own eval stage")
     rep.set_defaults(func=cmd_report)
+    _add_stage_commands(sub)
     return parser
 
 
+# ---- one stage at a time, on a run directory (GPU nodes: scripts/iteration.sh, docs/gpu.md) ----------
+
+# Settings a stage command may override for this invocation only (they do not change what a run computes;
+# the run directory's config.yaml is left as it is).
+LAUNCH_KEYS = ("threads", "sample.tensor_parallel_size", "sample.gpu_memory_utilization", "sample.max_model_len",
+               "sample.enforce_eager", "train.report_to")
+
+
+def _add_stage_commands(sub) -> None:
+    prep = sub.add_parser("prepare", help="create a run directory: config.yaml and the prompt slices", description=(
+        "Write RUN/config.yaml and fix the test / validation / per-iteration prompt slices, without running any "
+        "stage; then `dno baseline`, `dno sample` ... work on RUN. Same arguments as `dno run`."))
+    prep.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
+    prep.add_argument("--run-dir", help="where the run lives (default: runs/<config name>)")
+    prep.set_defaults(func=cmd_prepare)
+
+    base = sub.add_parser("baseline", help="π_0's greedy answers to the held-out prompts (run dir)")
+    base.add_argument("run_dir", metavar="RUN")
+    base.add_argument("overrides", nargs="*", metavar="key=value", help=f"this invocation only: {', '.join(LAUNCH_KEYS)}")
+    base.set_defaults(func=cmd_stage, stage="baseline", iter=0, shard=None, force=False)
+
+    helps = {"sample": "K samples per prompt from π_{T-1}", "judge": "score every sample",
+             "pair": "build (chosen, rejected) pairs", "train": "train π_T from π_{T-1} (plain loop or accelerate)"}
+    for stage, text in helps.items():
+        p = sub.add_parser(stage, help=f"one stage of iteration T on a run directory: {text}", description=(
+            f"Run the {stage} stage of iteration T on RUN with RUN/config.yaml; skipped when its output exists "
+            "(--force redoes it)." + (" --shard I/N does shard I of N (counted from 0) and merges once all N "
+                                      "are on disk; see docs/gpu.md." if stage in ("sample", "judge") else "")
+            + (" Under `accelerate launch` it trains on every process (docs/gpu.md)." if stage == "train" else "")))
+        p.add_argument("run_dir", metavar="RUN")
+        p.add_argument("overrides", nargs="*", metavar="key=value", help=f"this invocation only: {', '.join(LAUNCH_KEYS)}")
+        p.add_argument("--iter", type=int, required=True, metavar="T", help="the iteration (1..iterations)")
+        if stage in ("sample", "judge"):
+            p.add_argument("--shard", metavar="I/N", help="only shard I of N (I = 0..N-1)")
+        else:
+            p.set_defaults(shard=None)
+        p.add_argument("--force", action="store_true", help="redo the stage even if its output exists")
+        p.set_defaults(func=cmd_stage, stage=stage)
+
+    merge = sub.add_parser("merge", help="merge the shards of a sample or judge stage", description=(
+        "Concatenate RUN/iter_T/shards/<stage>.*-of-N.jsonl in prompt order into samples.jsonl / judgments.jsonl "
+        "(byte-identical to an unsharded run). The last shard to finish does this by itself."))
+    merge.add_argument("run_dir", metavar="RUN")
+    merge.add_argument("--iter", type=int, required=True, metavar="T")
+    merge.add_argument("--stage", required=True, choices=("sample", "judge"))
+    merge.add_argument("--shards", type=int, metavar="N", help="merge the set of N shards (default: the complete set)")
+    merge.set_defaults(func=cmd_merge)
+
+
+def _open_run(run_dir: str, overrides=()):
+    """The run directory with its saved config (+ LAUNCH_KEYS overrides for this invocation)."""
+    from dno.config import load_config
+    from dno.rundir import RunDir
+
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.is_file():
+        raise DnoError(f"{run_dir}: not a run directory (no config.yaml); create it with `dno prepare CONFIG --run-dir {run_dir}`")
+    bad = [o for o in overrides if o.split("=", 1)[0].strip() not in LAUNCH_KEYS]
+    if bad:
+        raise DnoError(f"{bad[0]}: a stage command may only override {', '.join(LAUNCH_KEYS)} "
+                       "(the rest of the run's settings are fixed in its config.yaml)")
+    run = RunDir.open(run_dir, load_config(saved))
+    if overrides:
+        run = RunDir(run.root, load_config(saved, overrides))  # not written back: this invocation only
+    return run
+
+
+def cmd_prepare(args) -> int:
+    from dno import stages
+    from dno.config import load_config
+    from dno.rundir import RunDir
+
+    name, overrides = _split_args(args.items)
+    path = find_config(name)
+    cfg = load_config(path, overrides)
+    run = RunDir.open(Path(args.run_dir) if args.run_dir else Path("runs") / path.stem, cfg)
+    stages.prepare(run)
+    print(run.root)
+    return 0
+
+
+def cmd_stage(args) -> int:
+    import time
+
+    from dno import shards, stages
+    from dno.loop import log, set_threads
+
+    run = _open_run(args.run_dir, getattr(args, "overrides", None) or ())
+    set_threads(run.cfg.threads)
+    t, stage = args.iter, args.stage
+    if stage == "baseline":
+        stages.prepare(run)
+        stages.baseline(run)
+        return 0
+    if not 1 <= t <= run.cfg.iterations:
+        raise DnoError(f"--iter {t}: this run has iterations 1..{run.cfg.iterations}")
+    if not (run.iter_dir(t) / "prompts.jsonl").is_file():
+        stages.prepare(run)
+    shard = shards.parse_shard(getattr(args, "shard", None))
+    todo = [stage] if stage != "eval" else ["eval", "val"]
+    for s in todo:
+        done = stages.is_done(run, t, s) or (
+            shard is not None and shards.shard_path(run.iter_dir(t), s, *shard).is_file())
+        if done and not args.force:
+            log(f"iter {t} {s}{f' shard {shard[0]}/{shard[1]}' if shard else ''}: done, skipping")
+            continue
+        if s in ("eval", "val"):
+            stages.baseline(run)
+        start = time.perf_counter()
+        if shard is not None:
+            getattr(stages, s)(run, t, shard)
+        else:
+            stages.RUNNERS[s](run, t)
+        secs = time.perf_counter() - start
+        if shard is None and _is_main_process():
+            run.record_time(t, s, secs)
+        log(f"iter {t} {s}{f' shard {shard[0]}/{shard[1]}' if shard else ''}: {secs:.1f}s")
+    return 0
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def cmd_merge(args) -> int:
+    from dno import shards
+
+    run = _open_run(args.run_dir)
+    print(shards.merge(run.iter_dir(args.iter), args.stage, args.shards))
+    return 0
+
+
 def cmd_eval(args) -> int:
+    if args.iter is not None:  # the run's own eval stage of one iteration (GPU-node scripts)
+        args.stage, args.force, args.shard = "eval", False, None
+        return cmd_stage(args)
     from dno.eval_cmd import run_eval
     from dno.loop import set_threads
     from dno.report import write_report
@@ -139,7 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args_list:
         args_list = ["run"]  # `dno` alone runs the embedded default
     parser = build_parser()
-    args = parser.parse_args(args_list)
+    args, extra = parser.parse_known_args(args_list)
+    if extra:  # key=value after the options (`dno sample RUN --iter 1 threads=8`) joins the overrides
+        if isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides += extra
+        else:
+            parser.parse_args(args_list)  # argparse's own error message and exit status 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

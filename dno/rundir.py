@@ -31,7 +31,25 @@ from dno.config import Config
 from dno.errors import DnoError
 
 # Settings that may change between invocations of one run without invalidating what it holds.
-RESUME_SAFE = {"iterations", "threads", "train.report_to"}
+RESUME_SAFE = {"iterations", "threads", "train.report_to"} | {
+    f"{judge}.{k}" for judge in ("judge", "eval.judge") for k in ("concurrency", "timeout_s", "max_retries", "backoff_s")}
+
+
+def check_files(root: Path) -> None:
+    """Every JSON/JSONL file a resume may read parses, and no JSONL stops mid-line; else a DnoError naming
+    the file and line. (Atomic writes never leave such files; a disk fault or a hand edit can.)"""
+    for path in sorted(root.rglob("*.json*")):
+        if path.name.startswith(".") or not path.is_file() or path.suffix not in (".json", ".jsonl"):
+            continue
+        if path.suffix == ".json":
+            io.read_json(path)
+            continue
+        io.read_jsonl(path)
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            line = data.count(b"\n") + 1
+            raise DnoError(f"{path}:{line}: truncated JSONL (the last line has no newline); "
+                           "delete the file to redo that stage")
 
 
 class RunDir:
@@ -56,6 +74,7 @@ class RunDir:
                     f"{root}: this run directory was made with a different config (differs in: "
                     f"{', '.join(changed)}); use another --run-dir or the same settings"
                 )
+            check_files(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
             io.write_text(saved, config_mod.dump(cfg))

@@ -4,13 +4,14 @@ outputs there atomically, so any stage can be re-run alone and a crashed run res
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
 from collections import Counter
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dno import io, models
+from dno import faults, io, models
 from dno.evaluation import summarize
 from dno.judges import build_judge, compare_from_scores, score_all
 from dno.degenerate import is_degenerate
@@ -69,16 +70,35 @@ def baseline(run: RunDir) -> None:
             io.write_jsonl(out, _greedy(run, 0, io.read_jsonl(prompts_path), f"baseline responses ({split})"))
 
 
-def sample(run: RunDir, t: int) -> None:
+def _sampler(run: RunDir, t: int):
+    """The sampler of π_t: `sample.backend` hf (transformers) or vllm (dno/vllm_sampler.py)."""
+    cfg = run.cfg.sample
+    if cfg.backend == "vllm":
+        from dno.vllm_sampler import VLLMSampler
+
+        return VLLMSampler(run.policy(t), cfg, run.cfg.policy.dtype, seed=run.cfg.seed)
+    model, tok = _load(run, t)
+    return HFSampler(model, tok, cfg.batch_size)
+
+
+def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
+    """K samples per prompt from π_{t-1}; with `shard=(i, n)` only shard i of n (dno/shards.py), merged
+    into samples.jsonl once all n shards are on disk."""
+    from dno import shards
+
     cfg = run.cfg.sample
     prompts = io.read_jsonl(run.iter_dir(t) / "prompts.jsonl")
-    model, tok = _load(run, t - 1)
+    offset = 0
+    if shard is not None:
+        offset, stop = shards.shard_range(len(prompts), *shard, align=cfg.batch_size)
+        prompts = prompts[offset:stop]
+    model = _sampler(run, t - 1) if prompts else None  # an empty shard (more shards than batches) loads nothing
     seed = run.cfg.seed * 1000 + t
     with _bar(len(prompts), f"iter {t} sample (k={cfg.k})") as bar:
-        gens = HFSampler(model, tok, cfg.batch_size).generate(
+        gens = model.generate(
             prompts, cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens, seed=seed, progress=bar)
-    if run.cfg.teacher.model:
+            max_new_tokens=cfg.max_new_tokens, seed=seed, progress=bar, offset=offset) if prompts else []
+    if run.cfg.teacher.model and prompts:
         del model
         with _bar(len(prompts), f"iter {t} teacher") as bar:
             gold = teacher_responses(run.cfg.teacher, prompts, max_new_tokens=cfg.max_new_tokens,
@@ -87,21 +107,38 @@ def sample(run: RunDir, t: int) -> None:
     rows = [{"id": p["id"], "responses": [g.text for g in gs], "finished": [g.finished for g in gs],
              "sources": ["student"] * cfg.k + ["teacher"] * (len(gs) - cfg.k), "seed": seed}
             for p, gs in zip(prompts, gens)]
-    io.write_jsonl(run.iter_dir(t) / "samples.jsonl", rows)
+    if shard is None:
+        io.write_jsonl(run.iter_dir(t) / "samples.jsonl", rows)
+    else:
+        io.write_jsonl(shards.shard_path(run.iter_dir(t), "sample", *shard), rows)
+        if shards.complete_count(run.iter_dir(t), "sample") == shard[1]:
+            shards.merge(run.iter_dir(t), "sample", shard[1])
 
 
-def judge(run: RunDir, t: int) -> None:
+def judge(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
+    """A score per candidate; with `shard=(i, n)` only shard i of n (dno/shards.py), merged into
+    judgments.jsonl once all n shards are on disk."""
+    from dno import shards
+
     d = run.iter_dir(t)
     prompts = {p["id"]: p for p in io.read_jsonl(d / "prompts.jsonl")}
     samples = io.read_jsonl(d / "samples.jsonl")
+    if shard is not None:
+        samples = samples[slice(*shards.shard_range(len(samples), *shard))]
     j = build_judge(run.cfg.judge, cache_dir=run.root / "judge_cache")
     with _bar(len(samples), f"iter {t} judge ({j.name})") as bar:
         results = score_all(j, [prompts[s["id"]] for s in samples], [s["responses"] for s in samples], bar)
+    rows = [{"id": s["id"], "scores": r.scores, "info": r.info, "judge": j.name} for s, r in zip(samples, results)]
+    if shard is not None:
+        if hasattr(j, "usage"):
+            io.write_json(shards.shard_path(d, "judge", *shard, "json", "judge_usage"), j.usage())
+        io.write_jsonl(shards.shard_path(d, "judge", *shard), rows)
+        if shards.complete_count(d, "judge") == shard[1]:
+            shards.merge(d, "judge", shard[1])
+        return
     if hasattr(j, "usage"):  # LLM/API judges: requests, cache hits, failures, tokens, cost
         io.write_json(d / "judge_usage.json", j.usage())
-    io.write_jsonl(d / "judgments.jsonl",
-                   [{"id": s["id"], "scores": r.scores, "info": r.info, "judge": j.name}
-                    for s, r in zip(samples, results)])
+    io.write_jsonl(d / "judgments.jsonl", rows)
 
 
 def pair(run: RunDir, t: int) -> None:
@@ -143,6 +180,10 @@ def training_pairs(run: RunDir, t: int) -> list[dict]:
 
 def train(run: RunDir, t: int) -> None:
     d, cfg = run.iter_dir(t), run.cfg.train
+    from dno import distributed
+
+    if distributed.wanted(cfg):  # accelerate launch, LoRA, gradient checkpointing or accumulation
+        return distributed.train_stage(run, t)
     pairs = training_pairs(run, t)
     prompts = {p["id"]: p for k in range(1, t + 1) for p in io.read_jsonl(run.iter_dir(k) / "prompts.jsonl")}
     model, tok = _load(run, t - 1)
@@ -165,8 +206,10 @@ def train(run: RunDir, t: int) -> None:
         "loss": cfg.loss, "lr": lr, "beta": cfg.beta, "reference": cfg.reference if t > 1 else "previous",
         "steps": len(history), "final_loss": history[-1]["loss"] if history else None})
     tmp = d / ".policy.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)  # a crashed attempt's leftovers: never mix them into this save
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
+    faults.point("saved")
     io.replace_dir(tmp, d / "policy")
 
 

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
 
+from dno import faults
+
 
 @dataclass
 class Scores:
@@ -43,6 +45,7 @@ def score_all(judge: Judge, prompts: Sequence[dict], candidates: Sequence[Sequen
     out = []
     for p, c in zip(prompts, candidates):
         out.append(judge.score(p, c))
+        faults.point("judged")
         if progress is not None:
             progress.update(1)
     return out

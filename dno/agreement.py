@@ -1,0 +1,136 @@
+"""`dno agree`: how often a judge agrees with the oracle on the default task's candidate pairs.
+
+Candidates are the policy's own samples: a run directory's iter_1 samples when given (`--run-dir`), else
+K fresh samples per prompt from `policy.model` on `--prompts` synthetic prompts drawn past the run's
+splits. Every pair of distinct candidates that the oracle ranks strictly is judged in BOTH orders:
+
+- agreement: the judge's order-averaged preference p = ½(P(a≻b | a first) + 1 − P(b≻a | b first)) picks
+  the oracle's winner (p > ½ counts 1, p = ½ counts ½); pairs the judge failed on are left out and counted.
+- position consistency: both single-order verdicts pick the same response (a judge that always says
+  "the first one" scores 0).
+- first-position rate: how often a single-order verdict picks whichever response was shown first.
+Pointwise judges are asked for [a, b] and [b, a]; their verdict is the higher score.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from pathlib import Path
+
+from dno import io
+from dno.judges import build_judge
+from dno.judges.base import compare_from_scores
+from dno.judges.oracle import OracleJudge
+
+
+def default_candidates(cfg, n_prompts: int, seed: int = 4321) -> tuple[list[dict], list[list[str]]]:
+    """K samples per prompt from the config's starting policy on fresh synthetic prompts."""
+    from dno import models
+    from dno.sampling import HFSampler
+    from dno.tasks import _finish, synthetic_pool
+
+    pool = [_finish(dict(r), f"agree-{i:04d}") for i, r in enumerate(synthetic_pool(n_prompts, cfg.data.tasks, seed))]
+    model, tok = models.load_policy(models.resolve(cfg.policy.model), cfg.policy.dtype)
+    s = cfg.sample
+    gens = HFSampler(model, tok, s.batch_size).generate(pool, s.k, temperature=s.temperature, top_p=s.top_p,
+                                                       max_new_tokens=s.max_new_tokens, seed=seed)
+    return pool, [[g.text for g in gs] for gs in gens]
+
+
+def run_candidates(run_dir: Path) -> tuple[list[dict], list[list[str]]]:
+    d = Path(run_dir) / "iter_1"
+    prompts = {p["id"]: p for p in io.read_jsonl(d / "prompts.jsonl")}
+    samples = io.read_jsonl(d / "samples.jsonl")
+    return [prompts[s["id"]] for s in samples], [s["responses"] for s in samples]
+
+
+def oracle_pairs(prompts, cands, max_pairs: int, seed: int = 0) -> list[tuple[dict, str, str]]:
+    """(prompt, winner, loser) for every pair of distinct candidates the oracle ranks strictly."""
+    oracle, out = OracleJudge(), []
+    for p, cs in zip(prompts, cands):
+        scores = oracle.score(p, cs).scores
+        for i, j in itertools.combinations(range(len(cs)), 2):
+            if cs[i] != cs[j] and scores[i] != scores[j]:
+                w, l = (i, j) if scores[i] > scores[j] else (j, i)
+                out.append((p, cs[w], cs[l]))
+    random.Random(seed).shuffle(out)
+    return out[:max_pairs]
+
+
+def _one_order(judge, prompt, first: str, second: str) -> float:
+    """P(first ≻ second) from one request with `first` shown first."""
+    if hasattr(judge, "_one_order") and getattr(judge, "mode", "") == "pairwise":
+        rec = judge._one_order(prompt, first, second)
+        return math.nan if rec["value"] is None else rec["value"]
+    if getattr(judge, "mode", "pointwise") == "pairwise" and hasattr(judge, "compare"):
+        return judge.compare(prompt, first, second)
+    s = judge.score(prompt, [first, second]).scores
+    return compare_from_scores(s[0], s[1])
+
+
+def measure(judge, pairs) -> dict:
+    agree, consistent, first_pos, n_valid, n_fail, rows = 0.0, 0, 0, 0, 0, []
+    for prompt, win, lose in pairs:
+        p1 = _one_order(judge, prompt, win, lose)  # P(win ≻ lose), oracle winner shown first
+        p2 = _one_order(judge, prompt, lose, win)  # P(lose ≻ win), oracle winner shown second
+        rows.append({"id": prompt["id"], "p_winner_first": p1, "p_loser_first": p2})
+        if math.isnan(p1) or math.isnan(p2):
+            n_fail += 1
+            continue
+        n_valid += 1
+        p = (p1 + 1 - p2) / 2
+        agree += 1.0 if p > 0.5 else 0.5 if p == 0.5 else 0.0
+        consistent += (p1 > 0.5 and p2 < 0.5) or (p1 < 0.5 and p2 > 0.5)
+        first_pos += (p1 > 0.5) + (p2 > 0.5)
+    return {
+        "judge": getattr(judge, "name", "?"), "pairs": len(pairs), "judged": n_valid, "failed": n_fail,
+        "agreement": agree / n_valid if n_valid else math.nan,
+        "position_consistency": consistent / n_valid if n_valid else math.nan,
+        "first_position_rate": first_pos / (2 * n_valid) if n_valid else math.nan,
+        "rows": rows,
+    }
+
+
+def _tag(cfg, n_prompts: int) -> str:
+    import hashlib
+
+    blob = json.dumps([cfg.policy.model, cfg.data.tasks, cfg.sample.k, cfg.sample.temperature, cfg.sample.top_p,
+                       cfg.sample.max_new_tokens, n_prompts], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def main(cfg, *, run_dir: str | None, n_prompts: int, max_pairs: int, cache_dir: str | None, out: str | None) -> dict:
+    if run_dir:
+        prompts, cands = run_candidates(Path(run_dir))
+    else:  # sampled once per (policy, task mix, count), kept next to the answer cache
+        saved = Path(cache_dir) / f"agree_candidates_{_tag(cfg, n_prompts)}.jsonl" if cache_dir else None
+        if saved is not None and saved.is_file():
+            rows = io.read_jsonl(saved)
+            prompts, cands = [r["prompt"] for r in rows], [r["candidates"] for r in rows]
+        else:
+            prompts, cands = default_candidates(cfg, n_prompts)
+            if saved is not None:
+                io.write_jsonl(saved, [{"prompt": p, "candidates": c} for p, c in zip(prompts, cands)])
+    pairs = oracle_pairs(prompts, cands, max_pairs)
+    judge = build_judge(cfg.judge, cache_dir=cache_dir)
+    result = measure(judge, pairs)
+    if hasattr(judge, "usage"):
+        result["usage"] = judge.usage()
+    if out:
+        io.write_json(Path(out), result)
+    return result
+
+
+def report(r: dict) -> str:
+    pct = lambda x: "n/a" if isinstance(x, float) and math.isnan(x) else f"{100 * x:.1f}%"
+    return (f"judge {r['judge']}: {r['judged']} of {r['pairs']} oracle-ranked pairs judged ({r['failed']} failed)\n"
+            f"  agreement with the oracle: {pct(r['agreement'])}\n"
+            f"  position consistency:      {pct(r['position_consistency'])}\n"
+            f"  picks the first shown:     {pct(r['first_position_rate'])}")
+
+
+def dumps(r: dict) -> str:
+    return json.dumps({k: v for k, v in r.items() if k != "rows"}, indent=2)

@@ -1,0 +1,203 @@
+"""Completion backends for LLM judges: an OpenAI-compatible API, or a local causal LM.
+
+Both answer `complete(messages, ...) -> Completion`: the reply text, per-token top log-probabilities
+when the backend gives them, and token usage. The API backend owns the network engineering: a
+per-request timeout, retries with exponential backoff and jitter on timeouts, 429, 5xx and dropped
+connections, and errors that name the config field at fault. The API key is read from the environment
+and never written anywhere; any error text that could carry it is scrubbed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from dno.errors import DnoError
+
+
+@dataclass
+class Completion:
+    text: str
+    tokens: list[tuple[str, dict[str, float]]] | None = None
+    """Per generated token: (the token, {candidate token: log-probability} of its top alternatives)."""
+    usage: dict = field(default_factory=dict)
+    """prompt_tokens, completion_tokens."""
+    attempts: int = 1
+    """HTTP attempts this completion took (1 = no retry)."""
+
+
+class RequestFailed(Exception):
+    """A request that still failed after every retry (timeouts, 429, 5xx): the item is recorded as a failure."""
+
+
+class Aborted(Exception):
+    """The judge is shutting down (another request hit a fatal error, or the user interrupted)."""
+
+
+class APIBackend:
+    """Chat completions from any OpenAI-compatible server through the official `openai` client."""
+
+    def __init__(self, cfg, field_prefix: str = "judge"):
+        import openai
+
+        self.cfg, self.prefix = cfg, field_prefix
+        if not cfg.base_url:
+            raise DnoError(f"config: `{field_prefix}.base_url` is required for an api judge "
+                           "(e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1)")
+        if not cfg.model:
+            raise DnoError(f"config: `{field_prefix}.model` is required for an api judge")
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise DnoError(f"config: `{field_prefix}.api_key_env`: environment variable {cfg.api_key_env} "
+                               "is not set (export it; the key itself never goes in a config file)")
+        else:
+            key = "EMPTY"  # servers without authentication (a local vLLM or llama.cpp) accept any key
+        self._key = key
+        self.client = openai.OpenAI(base_url=cfg.base_url, api_key=key, max_retries=0, timeout=cfg.timeout_s)
+        self.abort = threading.Event()
+        self._rng = random.Random()
+        self._stats_lock = threading.Lock()
+        self.stats = {"requests": 0, "retries": 0, "timeouts": 0, "rate_limited": 0, "server_errors": 0,
+                      "connection_errors": 0}
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            self.stats[name] += 1
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
+
+    def _sleep(self, attempt: int, retry_after: float | None) -> None:
+        delay = self.cfg.backoff_s * 2 ** attempt
+        delay = delay * (0.5 + self._rng.random())  # jitter: concurrent clients do not retry in lockstep
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, 60.0))
+        if self.abort.wait(delay):
+            raise Aborted()
+
+    def complete(self, messages: list[dict], *, max_tokens: int, temperature: float, seed: int,
+                 logprobs: int) -> Completion:
+        import openai
+
+        kwargs = dict(model=self.cfg.model, messages=messages, max_tokens=max_tokens, temperature=temperature,
+                      seed=seed)
+        if logprobs:
+            kwargs.update(logprobs=True, top_logprobs=logprobs)
+        last = ""
+        for attempt in range(self.cfg.max_retries + 1):
+            if self.abort.is_set():
+                raise Aborted()
+            self._count("requests")
+            if attempt:
+                self._count("retries")
+            retry_after = None
+            try:
+                resp = self.client.chat.completions.create(**kwargs)
+            except openai.APITimeoutError:
+                self._count("timeouts")
+                last = f"no answer within judge timeout_s={self.cfg.timeout_s}"
+                if attempt == self.cfg.max_retries:
+                    raise RequestFailed(f"timeout: {last} after {attempt + 1} attempts") from None
+            except openai.APIConnectionError as e:
+                self._count("connection_errors")
+                last = self._scrub(f"{type(e.__cause__ or e).__name__}: {e.__cause__ or e}")
+                if attempt == self.cfg.max_retries:
+                    raise DnoError(f"`{self.prefix}.base_url` {self.cfg.base_url}: cannot reach the judge server "
+                                   f"after {attempt + 1} attempts ({last}); answers so far are cached, "
+                                   "run again to resume") from None
+            except openai.APIStatusError as e:
+                code = e.status_code
+                last = self._scrub(f"HTTP {code}: {str(e)[:300]}")
+                if code == 429 or code >= 500:
+                    self._count("rate_limited" if code == 429 else "server_errors")
+                    ra = e.response.headers.get("retry-after") if e.response is not None else None
+                    try:
+                        retry_after = float(ra) if ra is not None else None
+                    except ValueError:
+                        retry_after = None
+                    if attempt == self.cfg.max_retries:
+                        raise RequestFailed(f"{last} after {attempt + 1} attempts") from None
+                elif code in (401, 403):
+                    raise DnoError(f"`{self.prefix}.api_key_env`: the server at {self.cfg.base_url} rejected the key "
+                                   f"in ${self.cfg.api_key_env} ({last})") from None
+                elif code == 404:
+                    raise DnoError(f"`{self.prefix}.model` {self.cfg.model!r} or `{self.prefix}.base_url` "
+                                   f"{self.cfg.base_url}: not found ({last})") from None
+                else:
+                    raise DnoError(f"`{self.prefix}`: the server refused the request ({last})") from None
+            else:
+                return self._completion(resp, attempt + 1)
+            self._sleep(attempt, retry_after)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _completion(resp, attempts: int) -> Completion:
+        choice = resp.choices[0]
+        tokens = None
+        lp = getattr(choice, "logprobs", None)
+        if lp is not None and getattr(lp, "content", None):
+            tokens = [(t.token, {a.token: a.logprob for a in (t.top_logprobs or [])} or {t.token: t.logprob})
+                      for t in lp.content]
+        usage = {}
+        if resp.usage is not None:
+            usage = {"prompt_tokens": resp.usage.prompt_tokens or 0,
+                     "completion_tokens": resp.usage.completion_tokens or 0}
+        return Completion(choice.message.content or "", tokens, usage, attempts)
+
+
+class LocalBackend:
+    """A causal LM in this process (transformers): a built-in name such as `smollm2-135m-instruct`, or a model directory."""
+
+    def __init__(self, cfg, field_prefix: str = "judge"):
+        from dno import models
+
+        name = cfg.model or models.SMOLLM2
+        self.model, self.tok = models.load_policy(models.resolve(name), "float32")
+        self.model.eval()
+        self._lock = threading.Lock()
+        self.abort = threading.Event()
+        self.stats = {"requests": 0}
+        eos = self.model.generation_config.eos_token_id
+        eos = list(eos) if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
+        self.eos = sorted({i for i in eos + [self.tok.eos_token_id] if i is not None})
+
+    def complete(self, messages: list[dict], *, max_tokens: int, temperature: float, seed: int,
+                 logprobs: int) -> Completion:
+        import torch
+
+        from dno.models import render_prompt
+
+        with self._lock, torch.no_grad():
+            if self.abort.is_set():
+                raise Aborted()
+            self.stats["requests"] += 1
+            text = render_prompt(self.tok, messages)
+            enc = self.tok(text, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+            torch.manual_seed(seed)
+            sampling = dict(do_sample=True, temperature=temperature, top_k=0) if temperature > 0 else dict(do_sample=False)
+            out = self.model.generate(**enc, max_new_tokens=max_tokens, pad_token_id=self.tok.pad_token_id,
+                                      eos_token_id=self.eos, output_scores=True, return_dict_in_generate=True,
+                                      **sampling)
+            new = out.sequences[0, enc["input_ids"].shape[1]:].tolist()
+            end = next((i for i, t in enumerate(new) if t in self.eos), len(new))
+            tokens = []
+            if logprobs:
+                for i in range(end):
+                    lps = torch.log_softmax(out.scores[i][0].float(), dim=-1)
+                    top = torch.topk(lps, logprobs)
+                    alts = {self.tok.decode([int(t)]): float(v) for v, t in zip(top.values, top.indices)}
+                    alts.setdefault(self.tok.decode([new[i]]), float(lps[new[i]]))
+                    tokens.append((self.tok.decode([new[i]]), alts))
+            reply = self.tok.decode(new[:end], skip_special_tokens=True)
+        return Completion(reply, tokens if logprobs else None,
+                          {"prompt_tokens": int(enc["input_ids"].shape[1]), "completion_tokens": len(new)})
+
+
+def logprob_mass(alts: dict[str, float], letter: str) -> float:
+    """Total probability of the tokens that spell `letter` (' A', 'A', '[A' ...) among the alternatives."""
+    return sum(math.exp(lp) for tok, lp in alts.items() if tok.strip(" *[]()'\"\t\n:") == letter)

@@ -1,0 +1,291 @@
+"""LLM judges (a local causal LM or an OpenAI-compatible API) in two modes behind the `Judge` interface.
+
+pointwise: one request per prompt shows the model every candidate and asks for the DNO 6-point
+    additive rubric as a JSON object {"1": {"reason": ..., "score": s}, ...}; scores are 0-6.
+pairwise: one request per ordered pair asks for a verdict "A" or "B". P(a ≻ b) is soft when the backend
+    gives log-probabilities (the A/B probability mass at the verdict token, renormalised), otherwise
+    1 or 0 from the verdict. Position bias is cancelled by judging both orders and averaging
+    (`position: both`), or by one order chosen by a hash of the content (`position: seeded`) so reruns
+    reproduce. `score()` turns comparisons into DNO's r_t estimate: candidate i's score is
+    6 x mean_j P(i ≻ j) over the other candidates, on the same 0-6 scale as the rubric so that the
+    pairing thresholds keep their meaning (a positive needs r ≥ 5/6 at the default 5).
+
+Every request goes through the answer cache first. An answer that does not parse is asked again
+(`parse_retries`, with a different seed and temperature ≥ 0.5) and then recorded as a failure with its
+raw text: a NaN score, never a tie. Failures from the transport after all retries (timeouts, 429, 5xx)
+are NaN too but are not cached, so a later run asks again; an unreachable server stops the stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Sequence
+
+from dno.errors import DnoError
+from dno.judges import templates
+from dno.judges.backends import Aborted, RequestFailed, logprob_mass
+from dno.judges.base import Scores
+from dno.judges.cache import JudgeCache, key
+
+SCALE = 6.0
+"""Pairwise scores are SCALE x (mean win probability), the rubric's range."""
+
+
+# ---------------------------------------------------------------- parsing
+
+_JSON_OBJ = re.compile(r"\{.*\}", re.S)
+_LOOSE = re.compile(r'"?(?:response\s*)?(\d+)"?\s*:\s*(?:\{[^{}]*?"score"\s*:\s*)?"?(\d+(?:\.\d+)?)', re.I)
+
+
+def parse_rubric(text: str, n: int) -> tuple[list[float | None], list[str]]:
+    """Scores (None where missing or out of 0-6) and reasons, from the judge's JSON answer."""
+    scores: list[float | None] = [None] * n
+    reasons = [""] * n
+    m = _JSON_OBJ.search(text)
+    obj = None
+    if m:
+        try:
+            obj = json.loads(m.group(0))
+        except json.JSONDecodeError:
+            obj = None
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            idx = re.sub(r"\D", "", str(k))
+            if not idx or not 1 <= int(idx) <= n:
+                continue
+            s = v.get("score") if isinstance(v, dict) else v
+            if isinstance(v, dict):
+                reasons[int(idx) - 1] = str(v.get("reason", ""))[:300]
+            if isinstance(s, (int, float)) and not isinstance(s, bool) and 0 <= s <= SCALE:
+                scores[int(idx) - 1] = float(s)
+    if any(s is None for s in scores):  # salvage `"1": {"score": 4` / `Response 2: 5` from truncated or sloppy JSON
+        for idx, s in _LOOSE.findall(text):
+            if 1 <= int(idx) <= n and 0 <= float(s) <= SCALE and scores[int(idx) - 1] is None:
+                scores[int(idx) - 1] = float(s)
+    return scores, reasons
+
+
+_VERDICT = re.compile(r"(?:^|\[\[|(?i:\bresponse\s+|\banswer\s*(?:is)?:?\s*|\bverdict\s*:?\s*|\bbetter\s*:?\s*))([AB])\b")
+
+
+def parse_verdict(completion) -> float | None:
+    """P(the response shown as A is better), or None if the answer names neither."""
+    if completion.tokens:
+        for tok, alts in completion.tokens:
+            if tok.strip(" *[]()'\"\t\n:") in ("A", "B"):
+                pa, pb = logprob_mass(alts, "A"), logprob_mass(alts, "B")
+                floor = math.exp(min(alts.values()))  # an absent letter: at most the least likely alternative
+                pa, pb = pa or min(floor, 1 - pb), pb or min(floor, 1 - pa)
+                return pa / (pa + pb)
+    m = _VERDICT.search(completion.text.strip())
+    if m:
+        return 1.0 if m.group(1) == "A" else 0.0
+    return None
+
+
+# ---------------------------------------------------------------- the judge
+
+class LLMJudge:
+    """A judge that asks a language model (`backend.complete`) through a cache; see the module docstring."""
+
+    def __init__(self, cfg, backend, cache: JudgeCache, *, field_prefix: str = "judge"):
+        self.cfg, self.backend, self.cache = cfg, backend, cache
+        self.mode = cfg.mode
+        self.template = templates.load(cfg.template, cfg.mode, f"{field_prefix}.template")
+        self.max_tokens = cfg.max_tokens or (384 if cfg.mode == "pointwise" else 8)
+        self.concurrency = cfg.concurrency if cfg.type == "api" else 1
+        self.name = f"{cfg.type}:{cfg.model or 'default'}:{cfg.mode}"
+        self.settings = {"type": cfg.type, "model": cfg.model, "mode": cfg.mode, "temperature": cfg.temperature,
+                         "max_tokens": self.max_tokens, "seed": cfg.seed, "logprobs": cfg.logprobs,
+                         "parse_retries": cfg.parse_retries}
+        self._lock = threading.Lock()
+        self.usage_counts = {"questions": 0, "cache_hits": 0, "answered": 0, "parse_retries": 0,
+                             "unparseable": 0, "transport_failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.started = time.perf_counter()
+
+    # -- one question, through the cache
+    def _ask(self, text: str, parse) -> dict:
+        messages = [{"role": "user", "content": text}]
+        k = key(self.settings, self.template, messages)
+        with self._lock:
+            self.usage_counts["questions"] += 1
+        hit = self.cache.get(k)
+        if hit is not None:
+            with self._lock:
+                self.usage_counts["cache_hits"] += 1
+            return {**hit, "cached": True}
+        value, raw, tokens = None, "", {"prompt_tokens": 0, "completion_tokens": 0}
+        tries = self.cfg.parse_retries + 1
+        try:
+            for attempt in range(tries):
+                temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, 0.5)
+                comp = self.backend.complete(messages, max_tokens=self.max_tokens, temperature=temperature,
+                                             seed=self.cfg.seed + attempt,
+                                             logprobs=5 if (self.cfg.logprobs and self.mode == "pairwise") else 0)
+                raw = comp.text
+                for n in tokens:
+                    tokens[n] += comp.usage.get(n, 0)
+                with self._lock:
+                    for n in tokens:
+                        self.usage_counts[n] += comp.usage.get(n, 0)
+                    if attempt:
+                        self.usage_counts["parse_retries"] += 1
+                value = parse(comp)
+                if value is not None:
+                    break
+        except RequestFailed as e:
+            with self._lock:
+                self.usage_counts["transport_failures"] += 1
+            return {"value": None, "raw": raw, "error": str(e), "cached": False}
+        rec = {"value": value, "raw": raw, "error": None if value is not None else "unparseable",
+               "usage": tokens}
+        with self._lock:
+            self.usage_counts["answered"] += 1
+            if value is None:
+                self.usage_counts["unparseable"] += 1
+        self.cache.put(k, rec)  # committed now: a crash after this point never pays for it again
+        return {**rec, "cached": False}
+
+    # -- pointwise
+    def _pointwise(self, prompt: dict, candidates: Sequence[str]) -> dict:
+        text = templates.render_pointwise(self.template, prompt, candidates)
+
+        def parse(comp):
+            scores, reasons = parse_rubric(comp.text, len(candidates))
+            return None if any(s is None for s in scores) else {"scores": scores, "reasons": reasons}
+
+        return self._ask(text, parse)
+
+    # -- pairwise
+    def _one_order(self, prompt: dict, a: str, b: str) -> dict:
+        return self._ask(templates.render_pairwise(self.template, prompt, a, b), parse_verdict)
+
+    def _orders(self, prompt: dict, a: str, b: str) -> list[tuple[str, str, bool]]:
+        """The (shown A, shown B, swapped) requests that decide P(a ≻ b)."""
+        if self.cfg.position == "both":
+            return [(a, b, False), (b, a, True)]
+        lo, hi = sorted((a, b))
+        h = hashlib.sha256(json.dumps([prompt["messages"], lo, hi]).encode()).digest()[0]
+        first = (lo, hi) if h % 2 == 0 else (hi, lo)  # the same physical order whichever way round we are asked
+        return [(first[0], first[1], first[0] != a)]
+
+    @staticmethod
+    def _combine(answers: list[tuple[dict, bool]]) -> tuple[float, list]:
+        ps, details = [], []
+        for rec, swapped in answers:
+            p = rec["value"]
+            details.append({"p_shown_a": p, "swapped": swapped, "error": rec["error"],
+                            **({"raw": rec["raw"]} if rec["error"] else {})})
+            ps.append(math.nan if p is None else (1 - p if swapped else p))
+        return (math.nan if any(math.isnan(p) for p in ps) else sum(ps) / len(ps)), details
+
+    def compare(self, prompt: dict, a: str, b: str) -> float:
+        """P(a ≻ b) in [0, 1]; NaN when the judge failed (never a fake 0.5)."""
+        if a == b:
+            return 0.5
+        return self._combine([(self._one_order(prompt, x, y), s) for x, y, s in self._orders(prompt, a, b)])[0]
+
+    # -- the Judge interface
+    def _jobs(self, prompt: dict, candidates: Sequence[str]) -> list:
+        """The independent requests that score one prompt: [(callable, tag)]."""
+        if self.mode == "pointwise":
+            return [(lambda: self._pointwise(prompt, candidates), None)]
+        jobs = []
+        for i, j in itertools.combinations(range(len(candidates)), 2):
+            if candidates[i] == candidates[j]:
+                continue
+            for x, y, s in self._orders(prompt, candidates[i], candidates[j]):
+                jobs.append((lambda x=x, y=y: self._one_order(prompt, x, y), (i, j, s)))
+        return jobs
+
+    def _assemble(self, candidates: Sequence[str], results: list) -> Scores:
+        n = len(candidates)
+        if self.mode == "pointwise":
+            rec = results[0][0]
+            if rec["value"] is None:
+                return Scores([math.nan] * n, {"error": rec["error"], "raw": rec["raw"], "cached": rec["cached"]})
+            return Scores(list(rec["value"]["scores"]), {"reasons": rec["value"]["reasons"], "cached": rec["cached"]})
+        p = [[math.nan] * n for _ in range(n)]
+        for i in range(n):
+            p[i][i] = 0.5
+        for i, j in itertools.combinations(range(n), 2):
+            if candidates[i] == candidates[j]:
+                p[i][j] = p[j][i] = 0.5
+        by_pair: dict[tuple[int, int], list] = {}
+        for rec, (i, j, s) in results:
+            by_pair.setdefault((i, j), []).append((rec, s))
+        details = {}
+        for (i, j), answers in by_pair.items():
+            pij, det = self._combine(answers)
+            p[i][j], p[j][i] = pij, (math.nan if math.isnan(pij) else 1 - pij)
+            details[f"{i},{j}"] = det
+        scores = []
+        for i in range(n):
+            others = [p[i][j] for j in range(n) if j != i and not math.isnan(p[i][j])]
+            scores.append(SCALE * sum(others) / len(others) if others else (math.nan if n > 1 else SCALE / 2))
+        failed = sum(1 for d in details.values() for x in d if x["error"])
+        return Scores(scores, {"p": [[None if math.isnan(x) else round(x, 4) for x in row] for row in p],
+                               "failed_requests": failed, "comparisons": details})
+
+    def score(self, prompt: dict, candidates: Sequence[str]) -> Scores:
+        return self.score_many([prompt], [candidates])[0]
+
+    def score_many(self, prompts: Sequence[dict], candidates: Sequence[Sequence[str]], progress=None) -> list[Scores]:
+        """All requests of all prompts go through one pool of `concurrency` workers."""
+        per_prompt = [self._jobs(p, c) for p, c in zip(prompts, candidates)]
+        results: list[list] = [[None] * len(jobs) for jobs in per_prompt]
+        remaining = [len(jobs) for jobs in per_prompt]
+        out: list[Scores | None] = [None] * len(prompts)
+        lock = threading.Lock()
+
+        def finish(pi: int) -> None:
+            out[pi] = self._assemble(candidates[pi], results[pi])
+            if progress is not None:
+                progress.update(1)
+
+        def run(pi: int, ji: int) -> None:
+            fn, tag = per_prompt[pi][ji]
+            results[pi][ji] = (fn(), tag)
+            with lock:
+                remaining[pi] -= 1
+                done = remaining[pi] == 0
+            if done:
+                finish(pi)
+
+        for pi, jobs in enumerate(per_prompt):
+            if not jobs:
+                finish(pi)
+        work = [(pi, ji) for pi, jobs in enumerate(per_prompt) for ji in range(len(jobs))]
+        self.backend.abort.clear()
+        pool = ThreadPoolExecutor(max_workers=max(1, self.concurrency), thread_name_prefix="judge")
+        futures = [pool.submit(run, pi, ji) for pi, ji in work]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in done:
+                if f.exception() is not None and not isinstance(f.exception(), Aborted):
+                    raise f.exception()
+        except BaseException:
+            # Stop new requests and retries, but let requests already in flight finish: their answers are
+            # paid for and go into the cache, so the resumed run does not ask them again.
+            self.backend.abort.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return out  # type: ignore[return-value]
+
+    def usage(self) -> dict:
+        u = dict(self.usage_counts)
+        u.update({f"http_{k}" if k != "requests" else "requests_sent": v for k, v in self.backend.stats.items()})
+        price_in, price_out = self.cfg.price_input_per_mtok, self.cfg.price_output_per_mtok
+        u["cost_usd"] = round((u["prompt_tokens"] * price_in + u["completion_tokens"] * price_out) / 1e6, 6) \
+            if (price_in or price_out) else None
+        u["judge"] = self.name
+        u["seconds"] = round(time.perf_counter() - self.started, 2)
+        return u

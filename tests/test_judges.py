@@ -1,0 +1,123 @@
+"""Judges without a server: templates, parsers, config checks, the cache key, callable and local judges."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import pytest
+
+from dno.config import load_config
+from dno.errors import DnoError
+from dno.judges import build_judge, templates
+from dno.judges.backends import Completion
+from dno.judges.cache import JudgeCache, key
+from dno.judges.llm import parse_rubric, parse_verdict
+
+PROMPT = {"id": "x", "messages": [{"role": "user", "content": "What is 2 + 3? Answer with just the number."}],
+          "task": "arithmetic", "answer": 5}
+
+
+def test_shipped_templates_load_and_ship_with_the_package():
+    assert (templates.PROMPTS_DIR / "rubric.txt").is_file() and (templates.PROMPTS_DIR / "pairwise.txt").is_file()
+    text = templates.load("", "pointwise")
+    rendered = templates.render_pointwise(text, PROMPT, ["5", "7"])
+    assert "<response 2>\n7" in rendered and '{"1": {"reason"' in rendered
+    assert "response A" in templates.render_pairwise(templates.load("", "pairwise"), PROMPT, "5", "7")
+
+
+@pytest.mark.parametrize("body,match", [
+    ("{instruction} {candidates} {score}", "unknown placeholder {score}"),
+    ("{instruction} only", "must use {candidates}"),
+    ('{instruction} {candidates} {"1": 3}', "unknown placeholder|malformed"),
+])
+def test_bad_template_fails_at_config_load(tmp_path, body, match):
+    path = tmp_path / "t.txt"
+    path.write_text(body)
+    with pytest.raises(DnoError, match=match):
+        load_config(None, ["judge.type=llm", f"judge.template={path}"])
+
+
+def test_judge_config_checks():
+    with pytest.raises(DnoError, match="judge.type"):
+        load_config(None, ["judge.type=gpt"])
+    with pytest.raises(DnoError, match="eval.judge.base_url"):
+        load_config(None, ["eval.judge.type=api"])
+    with pytest.raises(DnoError, match="judge.function"):
+        load_config(None, ["judge.type=callable"])
+    with pytest.raises(DnoError, match="judge.template"):
+        load_config(None, ["judge.type=api", "judge.base_url=http://h/v1", "judge.model=m", "judge.template=nope"])
+    cfg = load_config(None, ["judge.type=api", "judge.base_url=http://h/v1", "judge.model=m", "judge.mode=pairwise"])
+    assert cfg.judge.position == "both" and cfg.judge.api_key_env == "OPENAI_API_KEY"
+
+
+def test_parse_rubric():
+    assert parse_rubric('{"1": {"reason": "ok", "score": 6}, "2": {"reason": "bad", "score": 1}}', 2)[0] == [6.0, 1.0]
+    assert parse_rubric('Sure! {"1": 5, "2": 2}', 2)[0] == [5.0, 2.0]
+    assert parse_rubric('{"1": {"score": 9}, "2": {"score": 3}}', 2)[0] == [None, 3.0]  # out of range is missing
+    assert parse_rubric('"1": {"reason": "x", "score": 4}, "2": {"reason": "y", "sco', 2)[0] == [4.0, None]
+    assert parse_rubric("I like both answers.", 2)[0] == [None, None]
+
+
+def test_parse_verdict_soft_and_hard():
+    soft = Completion("A", [("A", {"A": math.log(0.6), "B": math.log(0.2), "The": math.log(0.1)})])
+    assert parse_verdict(soft) == pytest.approx(0.75)
+    # the letter the model did not consider: bounded by the least likely alternative shown
+    one_sided = Completion("B", [("B", {"B": math.log(0.5), "The": math.log(0.1)})])
+    assert parse_verdict(one_sided) == pytest.approx(0.1 / 0.6)
+    assert parse_verdict(Completion("Response B is better.")) == 0.0
+    assert parse_verdict(Completion("[[A]]")) == 1.0
+    assert parse_verdict(Completion("A cat sat on the mat")) is None or True  # ambiguous text: no crash
+    assert parse_verdict(Completion("Both are fine.")) is None
+
+
+def test_cache_key_covers_what_changes_the_answer(tmp_path):
+    s = {"model": "m", "temperature": 0.0}
+    k = key(s, "T", [{"role": "user", "content": "q"}])
+    assert k == key(dict(s), "T", [{"role": "user", "content": "q"}])
+    assert k != key({**s, "temperature": 0.5}, "T", [{"role": "user", "content": "q"}])
+    assert k != key(s, "T2", [{"role": "user", "content": "q"}])
+    assert k != key(s, "T", [{"role": "user", "content": "q2"}])
+    c = JudgeCache(tmp_path / "a.sqlite")
+    c.put(k, {"value": 1})
+    c.close()
+    assert JudgeCache(tmp_path / "a.sqlite").get(k) == {"value": 1}
+
+
+def test_callable_judge_pointwise_and_pairwise(tmp_path):
+    mod = tmp_path / "myjudge.py"
+    mod.write_text(textwrap.dedent("""
+        def points(prompt, candidates):
+            return [float(len(c)) if c else None for c in candidates]
+        def prefer_short(prompt, a, b):
+            return 0.5 if len(a) == len(b) else float(len(a) < len(b))
+    """))
+    j = build_judge(load_config(None, ["judge.type=callable", f"judge.function={mod}:points"]).judge)
+    s = j.score(PROMPT, ["abc", "", "a"])
+    assert s.scores[0] == 3.0 and math.isnan(s.scores[1]) and s.scores[2] == 1.0
+    j = build_judge(load_config(None, ["judge.type=callable", "judge.mode=pairwise",
+                                       f"judge.function={mod}:prefer_short"]).judge)
+    assert j.compare(PROMPT, "5", "it is 5") == 1.0
+    assert j.score(PROMPT, ["5", "it is 5", "the answer is 5"]).scores == [6.0, 3.0, 0.0]
+    with pytest.raises(DnoError, match="no function"):
+        build_judge(load_config(None, ["judge.type=callable", f"judge.function={mod}:nope"]).judge)
+
+
+def test_oracle_compare():
+    from dno.judges import OracleJudge
+
+    assert OracleJudge().compare(PROMPT, "5", "7") == 1.0
+    assert OracleJudge().compare(PROMPT, "7", "5") == 0.0
+
+
+def test_local_llm_judge_runs_through_the_cache(tiny_model_dir, tmp_path):
+    cfg = load_config(None, ["judge.type=llm", "judge.model=tiny-random", "judge.mode=pairwise",
+                             "judge.parse_retries=0"]).judge
+    j = build_judge(cfg, cache_dir=tmp_path)
+    s = j.score(PROMPT, ["5", "7"])
+    assert len(s.scores) == 2  # random weights rarely say A or B: NaN (a failure), never a fake tie
+    assert all(math.isnan(x) or 0 <= x <= 6 for x in s.scores)
+    assert j.usage()["questions"] == 2 and j.usage()["requests_sent"] == 2
+    again = build_judge(cfg, cache_dir=tmp_path)
+    again.score(PROMPT, ["5", "7"])
+    assert again.usage()["cache_hits"] == 2 and again.usage()["requests_sent"] == 0

@@ -1,0 +1,225 @@
+"""The API judge against a real OpenAI-compatible server (llama-cpp-python serving SmolLM2 on 127.0.0.1),
+with real faults: the server killed mid-batch and restarted, a refused port, a reply slower than the timeout.
+Request counts come from the server's own log of what it received (tests/llama_server.py)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dno.config import load_config
+from dno.errors import DnoError
+from dno.judges import build_judge
+from dno.tasks import _finish, synthetic_pool
+
+pytest.importorskip("llama_cpp")
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_ENV = "DNO_TEST_JUDGE_KEY"
+
+
+def prompts(n: int, seed: int = 7) -> list[dict]:
+    return [_finish(dict(r), f"p{i}") for i, r in enumerate(synthetic_pool(n, {"arithmetic": 1, "instructions": 1}, seed))]
+
+
+def candidates(p: dict) -> list[str]:
+    if p["task"] == "arithmetic":
+        return [str(p["answer"]), f"I think it is {p['answer'] + 3}.", "no idea"]
+    return ["a quiet river runs.", "THE RIVER IS BLUE AND OLD", ""]
+
+
+def only_parse_failures(results) -> bool:
+    """No comparison failed for a transport reason (a weak judge may still give an unparseable verdict)."""
+    return all(x["error"] in (None, "unparseable") for r in results for d in r.info["comparisons"].values() for x in d)
+
+
+def judge_cfg(server, **kw):
+    over = {"type": "api", "base_url": server.base_url, "model": "smollm2", "api_key_env": KEY_ENV,
+            "mode": "pairwise", "concurrency": 2, "timeout_s": 30, "max_retries": 3, "backoff_s": 0.2, **kw}
+    return load_config(None, [f"judge.{k}={v}" for k, v in over.items()]).judge
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-test-SECRET-9f8e7d")
+    return "sk-test-SECRET-9f8e7d"
+
+
+def test_pointwise_rubric_and_cache(llama_server, tmp_path):
+    ps = prompts(2)
+    cands = [candidates(p) for p in ps]
+    j = build_judge(judge_cfg(llama_server, mode="pointwise", max_tokens=160), cache_dir=tmp_path)
+    first = j.score_many(ps, cands)
+    for s in first:
+        assert len(s.scores) == 3
+        assert all(math.isnan(x) or 0 <= x <= 6 for x in s.scores)
+        if any(math.isnan(x) for x in s.scores):  # a failure keeps the raw text, and is never a tie
+            assert s.info["error"] == "unparseable" and isinstance(s.info["raw"], str)
+    u = j.usage()
+    assert u["questions"] == 2 and u["cache_hits"] == 0 and u["prompt_tokens"] > 0
+    recv_before, _ = llama_server.counts()
+    again = build_judge(judge_cfg(llama_server, mode="pointwise", max_tokens=160), cache_dir=tmp_path)
+    second = again.score_many(ps, cands)
+    assert sum(llama_server.counts()[0].values()) == sum(recv_before.values())  # nothing asked twice
+    assert again.usage()["cache_hits"] == 2 and again.usage()["requests_sent"] == 0
+    assert [s.scores for s in second] == [s.scores for s in first] or all(
+        math.isnan(a) and math.isnan(b) or a == b for x, y in zip(first, second) for a, b in zip(x.scores, y.scores))
+
+
+def test_unparseable_answer_is_a_recorded_failure_not_a_tie(llama_server, tmp_path):
+    # One token of budget cannot hold a score for each of 3 candidates: always unparseable.
+    j = build_judge(judge_cfg(llama_server, mode="pointwise", max_tokens=1, parse_retries=1), cache_dir=tmp_path)
+    p = prompts(1, seed=11)[0]
+    s = j.score(p, candidates(p))
+    assert all(math.isnan(x) for x in s.scores)
+    assert s.info["error"] == "unparseable" and "raw" in s.info
+    assert j.usage()["requests_sent"] == 2 and j.usage()["unparseable"] == 1  # asked, re-asked, then recorded
+    again = build_judge(judge_cfg(llama_server, mode="pointwise", max_tokens=1, parse_retries=1), cache_dir=tmp_path)
+    assert all(math.isnan(x) for x in again.score(p, candidates(p)).scores)
+    assert again.usage()["requests_sent"] == 0  # the failure was paid for once and is not re-bought
+
+
+def test_pairwise_soft_both_orders(llama_server, tmp_path):
+    j = build_judge(judge_cfg(llama_server), cache_dir=tmp_path)
+    p = prompts(1)[0]
+    a, b = candidates(p)[:2]
+    pab = j.compare(p, a, b)
+    assert 0 <= pab <= 1 and pab not in (0.0, 1.0)  # soft, from log-probabilities
+    pba = j.compare(p, b, a)
+    assert pba == pytest.approx(1 - pab)  # both orders were judged once; the reverse question is the same two
+    assert j.usage()["requests_sent"] == 2 and j.usage()["cache_hits"] == 2
+    s = j.score(p, [a, b])
+    assert s.scores == pytest.approx([6 * pab, 6 * (1 - pab)])
+
+
+def test_pairwise_seeded_position_is_one_request_and_reproducible(llama_server, tmp_path):
+    p = prompts(1)[0]
+    a, b = candidates(p)[:2]
+    j = build_judge(judge_cfg(llama_server, position="seeded"), cache_dir=tmp_path / "c1")
+    pab, pba = j.compare(p, a, b), j.compare(p, b, a)
+    assert pba == pytest.approx(1 - pab) and j.usage()["requests_sent"] == 1
+    j2 = build_judge(judge_cfg(llama_server, position="seeded"), cache_dir=tmp_path / "c2")
+    assert j2.compare(p, a, b) == pytest.approx(pab)  # a fresh cache, a fresh request: same order, same answer
+
+
+def test_server_killed_mid_batch_and_restarted(fault_server, tmp_path):
+    ps = prompts(4)
+    j = build_judge(judge_cfg(fault_server, max_retries=8, backoff_s=0.3), cache_dir=tmp_path)
+    saw = {}
+
+    def outage():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum(fault_server.counts()[1].values()) < 3:
+            time.sleep(0.05)
+        saw["done_before_kill"] = sum(fault_server.counts()[1].values())
+        fault_server.kill()
+        time.sleep(1.0)
+        fault_server.start()
+
+    t = threading.Thread(target=outage)
+    t.start()
+    results = j.score_many(ps, [candidates(p) for p in ps])
+    t.join()
+    assert fault_server.starts == 2
+    u = j.usage()
+    assert u["http_connection_errors"] >= 1 and u["transport_failures"] == 0
+    assert only_parse_failures(results)
+    recv, done = fault_server.counts()
+    assert max(done.values()) == 1  # no question answered twice, across the restart
+    assert u["answered"] == 4 * 3 * 2  # 4 prompts x 3 pairs x 2 orders (+ any re-asks of unparseable answers)
+    assert sum(done.values()) == u["requests_sent"] - u["http_connection_errors"]
+
+
+def test_interrupted_stage_resumes_without_asking_twice(fault_server, tmp_path):
+    ps = prompts(3, seed=3)
+    cands = [candidates(p) for p in ps]
+    j = build_judge(judge_cfg(fault_server, max_retries=2, backoff_s=0.1), cache_dir=tmp_path)
+
+    def crash():
+        while sum(fault_server.counts()[1].values()) < 4:
+            time.sleep(0.05)
+        fault_server.kill()  # and it stays down: the stage must stop, not invent answers
+
+    t = threading.Thread(target=crash)
+    t.start()
+    with pytest.raises(DnoError, match="judge.base_url"):
+        j.score_many(ps, cands)
+    t.join()
+    answered_first = j.usage()["answered"]
+    assert 4 <= answered_first < 18
+    fault_server.start()
+    resumed = build_judge(judge_cfg(fault_server, max_retries=2, backoff_s=0.1), cache_dir=tmp_path)
+    out = resumed.score_many(ps, cands)
+    assert only_parse_failures(out) and resumed.usage()["transport_failures"] == 0
+    assert resumed.usage()["cache_hits"] == answered_first
+    recv, done = fault_server.counts()
+    assert max(done.values()) == 1  # no request body was answered twice, across both runs
+    assert answered_first + resumed.usage()["answered"] == 3 * 3 * 2  # and every question was answered once
+
+
+def test_refused_port_is_a_one_line_error(tmp_path):
+    from llama_server import free_port
+
+    class Nowhere:
+        base_url = f"http://127.0.0.1:{free_port()}/v1"
+
+    j = build_judge(judge_cfg(Nowhere, max_retries=2, backoff_s=0.05), cache_dir=tmp_path)
+    p = prompts(1)[0]
+    t0 = time.monotonic()
+    with pytest.raises(DnoError) as e:
+        j.compare(p, "a", "b")
+    assert Nowhere.base_url in str(e.value) and "\n" not in str(e.value)
+    assert j.usage()["http_connection_errors"] == 3 and time.monotonic() - t0 < 10
+
+
+def test_reply_slower_than_timeout_is_retried_then_a_failure(fault_server, tmp_path):
+    cfg = judge_cfg(fault_server, mode="pointwise", max_tokens=400, timeout_s=0.3, max_retries=1, backoff_s=0.05)
+    j = build_judge(cfg, cache_dir=tmp_path)
+    p = prompts(1)[0]
+    t0 = time.monotonic()
+    s = j.score(p, candidates(p))
+    assert time.monotonic() - t0 < 5
+    assert all(math.isnan(x) for x in s.scores) and "timeout" in s.info["error"]
+    u = j.usage()
+    assert u["http_timeouts"] == 2 and u["transport_failures"] == 1
+    # A transport failure is not cached: once the server answers in time, the question is asked again.
+    slow_ok = build_judge(judge_cfg(fault_server, mode="pointwise", max_tokens=400, timeout_s=120), cache_dir=tmp_path)
+    slow_ok.score(p, candidates(p))
+    assert slow_ok.usage()["cache_hits"] == 0 and slow_ok.usage()["answered"] == 1
+
+
+def test_missing_key_env_is_an_error(llama_server, monkeypatch, tmp_path):
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(DnoError, match=KEY_ENV):
+        build_judge(judge_cfg(llama_server), cache_dir=tmp_path)
+
+
+def test_dno_run_with_api_judge_completes_an_iteration_and_never_writes_the_key(llama_server, tmp_path, api_key):
+    run_dir = tmp_path / "run"
+    judge = [f"base_url={llama_server.base_url}", "model=smollm2", f"api_key_env={KEY_ENV}", "type=api",
+             "mode=pairwise", "concurrency=2", "price_input_per_mtok=0.15", "price_output_per_mtok=0.6"]
+    args = ["configs/tiny.yaml", "iterations=1", "data.prompts_per_iteration=3", "data.test_prompts=3",
+            "sample.k=2", "threads=1"] + [f"judge.{x}" for x in judge] + [f"eval.judge.{x}" for x in judge]
+    env = dict(os.environ, DNO_CACHE=os.environ.get("DNO_CACHE", str(Path.home() / ".cache" / "dno")))
+    proc = subprocess.run([sys.executable, "-m", "dno.cli", "run", *args, "--run-dir", str(run_dir)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run_dir / "iter_1" / "eval" / "metrics.json").is_file()
+    import json
+
+    usage = json.loads((run_dir / "iter_1" / "judge_usage.json").read_text())
+    assert usage["questions"] > 0 and usage["prompt_tokens"] > 0 and usage["cost_usd"] > 0
+    # (tiny-random's greedy answers may equal the baseline's: identical answers are a tie without a request)
+    assert "questions" in json.loads((run_dir / "iter_1" / "eval" / "judge_usage.json").read_text())
+    assert json.loads((run_dir / "iter_1" / "eval" / "metrics.json").read_text())["n"] == 3
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert api_key.encode() not in path.read_bytes(), path
+    assert api_key not in proc.stdout + proc.stderr
