@@ -54,7 +54,7 @@ def cmd_agree(args) -> int:
     name, overrides = _split_args(args.items)
     cfg = load_config(find_config(name), overrides)
     r = agreement.main(cfg, run_dir=args.run_dir, n_prompts=args.prompts, max_pairs=args.pairs,
-                       cache_dir=args.cache_dir, out=args.out)
+                       cache_dir=args.cache_dir, out=args.out, injection=args.injection)
     print(agreement.report(r))
     return 0
 
@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     agree.add_argument("--pairs", type=int, default=60, help="at most this many pairs (default 60)")
     agree.add_argument("--cache-dir", help="answer cache for LLM/API judges (default: none)")
     agree.add_argument("--out", help="also write the result, per pair, as JSON here")
+    agree.add_argument("--injection", type=int, default=12, metavar="N", help=(
+        "judge manipulation: N right/wrong arithmetic pairs, the wrong answer also with a note addressing the "
+        "judge appended; reports how often the judge prefers it (default 12; 0 = skip)"))
     agree.set_defaults(func=cmd_agree)
 
     ev = sub.add_parser("eval", help="evaluate a run's policies against a baseline with any judge", description=(
@@ -191,6 +194,9 @@ def cmd_prepare(args) -> int:
     name, overrides = _split_args(args.items)
     path = find_config(name)
     cfg = load_config(path, overrides)
+    from dno.loop import preflight
+
+    preflight(cfg)  # models, prompts and judges checked before the run directory is touched
     run = RunDir.open(Path(args.run_dir) if args.run_dir else Path("runs") / path.stem, cfg)
     stages.prepare(run)
     print(run.root)

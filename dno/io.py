@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from dno import faults
 from dno.errors import DnoError
 
 
@@ -18,10 +19,16 @@ def write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            if faults.ACTIVE:  # tests: die with half the bytes in the temporary file
+                fh.write(text[:len(text) // 2])
+                fh.flush()
+                faults.point(f"writing.{path.name}")
+                text = text[len(text) // 2:]
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        faults.point(f"wrote.{path.name}")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

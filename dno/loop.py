@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from dno import io, stages
+from dno import faults, io, stages
 from dno.rundir import RunDir
 
 
@@ -32,12 +32,69 @@ def parse_stop(stop_after: str | None) -> tuple[int, str] | None:
     return int(it), stage
 
 
+def _check_api(prefix: str, base_url: str, key_env: str, timeout_s: float) -> None:
+    """An API judge or teacher: its key variable is set and its server accepts a TCP connection."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from dno.errors import DnoError
+
+    if key_env and not os.environ.get(key_env):
+        raise DnoError(f"config: `{prefix}.api_key_env`: environment variable {key_env} is not set "
+                       "(export it; the key itself never goes in a config file)")
+    url = urlsplit(base_url)
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if url.scheme not in ("http", "https") or not url.hostname or port is None:
+        raise DnoError(f"config: `{prefix}.base_url` {base_url!r} is not an http(s) URL")
+    try:
+        socket.create_connection((url.hostname, port), timeout=min(timeout_s, 10.0)).close()
+    except OSError as e:
+        raise DnoError(f"config: `{prefix}.base_url` {base_url}: cannot reach the server "
+                       f"({e.strerror or type(e).__name__})") from None
+
+
+def preflight(cfg) -> None:
+    """What a run needs that can be checked in seconds, checked before the run directory is touched:
+    the models resolve, the prompts load and split, the judges are usable (key set, server reachable,
+    function importable). A bad input is then one DnoError and the run directory stays as it was."""
+    from dno import models
+    from dno.errors import DnoError
+    from dno.tasks import TASKS, make_splits
+
+    models.check(cfg.policy.model, "policy.model")
+    if cfg.teacher.model.startswith("api:"):
+        _check_api("teacher", cfg.teacher.base_url, cfg.teacher.api_key_env, 10.0)
+    elif cfg.teacher.model:
+        models.check(cfg.teacher.model, "teacher.model")
+    splits = make_splits(cfg.data, cfg.iterations)
+    for prefix, j in (("judge", cfg.judge), ("eval.judge", cfg.eval.judge)):
+        if j.type == "api":
+            _check_api(prefix, j.base_url, j.api_key_env, j.timeout_s)
+        elif j.type == "llm":
+            models.check(j.model or models.SMOLLM2, f"{prefix}.model")
+        elif j.type == "callable":
+            from dno.judges.callable import load_function
+
+            load_function(j.function, f"{prefix}.function")
+        elif j.type == "oracle":
+            bad = next((r for recs in splits.values() for r in recs if r.get("task") not in TASKS), None)
+            if bad is not None:
+                raise DnoError(f"{cfg.data.source}: prompt {bad['id']!r} has no `answer` or `constraints` for "
+                               f"the oracle judge (`{prefix}.type` oracle); add them or use an llm/api judge")
+
+
 def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
     """Run (or resume) every stage; returns True when the whole run is complete."""
     stop = parse_stop(stop_after)
     set_threads(run.cfg.threads)
+    remove_stale_temporaries(run)
+    faults.enter("prepare")
     stages.prepare(run)
     t0 = time.perf_counter()
+    faults.enter("baseline")
     stages.baseline(run)
     for t in range(1, run.cfg.iterations + 1):
         for stage in stages.STAGES:
@@ -46,6 +103,7 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
             else:
                 log(f"iter {t} {stage} ...")
                 start = time.perf_counter()
+                faults.enter(f"iter{t}.{stage}")
                 stages.RUNNERS[stage](run, t)
                 secs = time.perf_counter() - start
                 run.record_time(t, stage, secs)
@@ -64,6 +122,18 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
     log(f"run complete in {time.perf_counter() - t0:.0f}s (this invocation); results in {run.root}")
     print(table)
     return True
+
+
+def remove_stale_temporaries(run: RunDir) -> None:
+    """Delete what a killed invocation left half-written (`.NAME.*.tmp` files, `.policy.tmp/`): no stage
+    reads them, and a stage redone writes fresh ones. (One run directory, one `dno run` at a time.)"""
+    import shutil
+
+    for p in sorted(run.root.rglob(".*.tmp"), reverse=True):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def write_run_report(run: RunDir) -> None:

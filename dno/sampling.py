@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 
+from dno import faults
 from dno.models import render_prompt
 
 
@@ -33,8 +34,14 @@ class HFSampler:
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[dict], n: int, *, temperature: float, top_p: float,
-                 max_new_tokens: int, seed: int, progress=None) -> list[list[Generation]]:
-        """n generations per prompt; temperature 0 means greedy (then n must be 1)."""
+                 max_new_tokens: int, seed: int, progress=None, offset: int = 0) -> list[list[Generation]]:
+        """n generations per prompt; temperature 0 means greedy (then n must be 1).
+
+        `offset`: the index of `prompts[0]` in the full prompt list (a shard of it, `dno.shards`); it must
+        be a multiple of `batch_size` so that the batches, and their seeds, are those of an unsharded run.
+        """
+        if offset % self.batch_size:
+            raise ValueError(f"offset {offset} is not a multiple of batch_size {self.batch_size}")
         tok, model = self.tokenizer, self.model
         greedy = temperature == 0
         if greedy and n != 1:
@@ -47,7 +54,7 @@ class HFSampler:
             chunk = prompts[start:start + self.batch_size]
             texts = [render_prompt(tok, p["messages"]) for p in chunk]
             enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            torch.manual_seed(batch_seed(seed, b))
+            torch.manual_seed(batch_seed(seed, b + offset // self.batch_size))
             kwargs = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
                                  pad_token_id=tok.pad_token_id, eos_token_id=sorted(eos), **kwargs)
@@ -56,6 +63,7 @@ class HFSampler:
                 out.append([_decode(tok, ids, eos) for ids in new[i * n:(i + 1) * n]])
             if progress is not None:
                 progress.update(len(chunk))
+            faults.point("batch")
         return out
 
 

@@ -286,7 +286,7 @@ def best_iteration(run: RunDir) -> dict | None:
         if path.is_file():
             rates[t] = io.read_json(path)["win_rate"]
     best = max(rates, key=lambda k: (rates[k], -k))  # ties go to the earlier, cheaper policy
-    return {"iteration": best, "val_win_rate": rates[best], "policy": str(run.policy(best)), "val_win_rates": rates}
+    return {"iteration": best, "val_win_rate": rates[best], "policy": run.cfg.policy.model if best == 0 else f"iter_{best}/policy", "val_win_rates": rates}
 
 
 def pair_counts(run: RunDir, t: int) -> Counter:

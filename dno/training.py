@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from dno import faults
 from dno.losses import dno_loss, implicit_rewards, sft_loss, sppo_loss
 from dno.models import render_prompt
 
@@ -43,13 +44,32 @@ def _collate(seqs: Sequence[Encoded], pad_id: int, device) -> tuple[torch.Tensor
     return ids.to(device), attn.to(device), resp.to(device)
 
 
+# Architectures whose causal-LM logits are exactly `lm_head(base_model(...).last_hidden_state)`: no soft-capping,
+# no logit scaling. Others take the generic `logits_to_keep` path, which lets the model apply its own head.
+_PLAIN_HEAD = {"llama", "mistral", "qwen2", "qwen3"}
+
+
 def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int) -> torch.Tensor:
-    """Σ log π(response tokens | prompt) per sequence, shape (B,)."""
+    """Σ log π(response tokens | prompt) per sequence, shape (B,).
+
+    Only the positions that predict a response token go through the vocabulary projection: an (n, V)
+    logit matrix for the n response tokens instead of (B, T, V) for every prompt and padding position,
+    which saves the LM head's share of the forward and backward there and most of the step's memory.
+    """
     ids, attn, resp = _collate(seqs, pad_id, model.device)
-    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]  # (B, T-1, V)
-    token_logps = -torch.nn.functional.cross_entropy(
-        logits.transpose(1, 2).float(), ids[:, 1:], reduction="none")  # (B, T-1)
-    return (token_logps * resp[:, 1:]).sum(-1)
+    mask = resp[:, 1:] > 0  # position t predicts token t + 1
+    rows = mask.nonzero(as_tuple=True)[0]
+    targets = ids[:, 1:][mask]  # (n,)
+    head = model.get_output_embeddings() if getattr(model.config, "model_type", None) in _PLAIN_HEAD else None
+    if head is not None and model.base_model is not model:
+        hidden = model.base_model(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
+        logits = head(hidden[:, :-1][mask])  # (n, V)
+    else:  # any other causal LM: its own forward, logits only from the first response position on
+        keep = ids.shape[1] - min(s.prompt_len for s in seqs) + 1
+        logits = model(input_ids=ids, attention_mask=attn, use_cache=False, logits_to_keep=keep).logits
+        logits = logits[:, :-1][mask[:, mask.shape[1] - logits.shape[1] + 1:]]
+    token_logps = -torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")  # (n,)
+    return torch.zeros(len(seqs), dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
 
 
 def _pair_logps(model, chosen, rejected, pad_id):
@@ -134,6 +154,7 @@ def train(model, tokenizer, items: Sequence[PairBatchItem], *, beta: float, lr: 
             if not math.isfinite(metrics["loss"]):
                 raise FloatingPointError(f"training loss became {metrics['loss']} at step {step}")
             history.append(metrics)
+            faults.point("step")
             if on_step is not None:
                 on_step(metrics)
             if progress is not None:

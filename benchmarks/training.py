@@ -1,0 +1,250 @@
+"""The project's training step against TRL's `DPOTrainer`, on the same pairs, in one run.
+
+    .venv/bin/python benchmarks/training.py [--pairs 16] [--batch-size 8] [--repeats 2] [--pairs-from RUN/iter_1]
+
+Seconds per pair = training seconds / (pairs x epochs): one pair trained once. With E epochs the
+`dno` side does 6E+2 units of work (N·T each) against TRL's 8E: 1.0x at E=1, 1.14x at E=2, towards 1.33x.
+
+Each variant runs in a child process of its own, so that its peak resident memory (ru_maxrss) is its
+own; the children alternate (A B B A ...) so that load from other processes on a shared machine falls
+on both alike. Reported side by side: seconds per pair, peak RSS, and the ratios.
+
+- `dno`: `dno.training.train` for one epoch: π_t's log-probabilities once (a no-grad pass over every
+  pair), then one forward+backward per batch of pairs, chosen and rejected in one forward.
+- `dno-unfused`: the same, with `sequence_logps` as it was before the vocabulary projection was limited
+  to response positions (full (B, T, V) logits): the before/after of that change, side by side.
+- `trl`: `trl.DPOTrainer` with its default reference handling (`ref_model=None`: it loads a second
+  copy of the model and runs a no-grad reference forward in every step), `max_steps` = the same number
+  of optimizer steps, the same batch size, learning rate, β and fp32 precision. TRL's gradient
+  checkpointing and bf16 defaults are switched off so both sides compute the same thing
+  (`--trl-defaults` keeps them, to see TRL exactly as shipped).
+
+The `dno` child also measures a matrix-multiply peak (fp32 `torch.matmul`, 2048², best of several)
+before and after training, in the same process, and reports the training step's achieved FLOP/s
+against it. FLOPs counted: 6·N·T for the trained forward+backward plus 2·N·T for the no-grad reference
+pass, N = the parameters that take part in matrix multiplies (the tied embedding counted once, as the
+LM head), T = real (non-pad) tokens; attention's T² terms are left out (small at these lengths). This is
+the "model FLOPs" convention: work the implementation avoids (e.g. LM-head rows on prompt positions)
+still counts, as it does for any MFU figure.
+
+Pairs: by default synthetic, built from the built-in task prompts with deterministic chosen/rejected
+responses of the lengths a default run produces (short answers against ~30-token ramblings);
+`--pairs-from DIR` takes DIR/pairs.jsonl and DIR/prompts.jsonl of a real run instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RAMBLE = ("Well, that is a really interesting question and there are many different ways to think about it, "
+          "so let me explain the whole thing step by step from the very beginning for you.")
+NICE = ["It is lovely and warm.", "Bright, calm and kind.", "A simple, pleasant thing.", "Short and sweet, really."]
+
+
+def synthetic_pairs(n: int, seed: int = 7) -> list[dict]:
+    from dno.config import DataConfig
+    from dno.tasks import make_splits
+
+    prompts = make_splits(DataConfig(prompts_per_iteration=n, test_prompts=0), 1)["train1"]
+    out = []
+    for i, p in enumerate(prompts):
+        chosen = str(p["answer"]) if "answer" in p else NICE[i % len(NICE)]
+        rejected = RAMBLE if i % 2 else f"The answer is {p.get('answer', 'unclear')}. " + RAMBLE[:60 + 7 * (i % 5)]
+        out.append({"messages": p["messages"], "chosen": chosen, "rejected": rejected,
+                    "chosen_finished": True, "rejected_finished": i % 3 != 0})
+    return out
+
+
+def run_pairs(src: str | None, n: int) -> list[dict]:
+    if not src:
+        return synthetic_pairs(n)
+    prompts = {json.loads(x)["id"]: json.loads(x) for x in open(Path(src) / "prompts.jsonl")}
+    rows = [json.loads(x) for x in open(Path(src) / "pairs.jsonl")][:n]
+    return [{"messages": prompts[r["id"]]["messages"], "chosen": r["chosen"], "rejected": r["rejected"],
+             "chosen_finished": r["chosen_finished"], "rejected_finished": r["rejected_finished"]} for r in rows]
+
+
+def matmul_peak(size: int = 2048, reps: int = 5) -> float:
+    """Best fp32 matmul FLOP/s over a few repetitions (2·n³ per product)."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    best = 0.0
+    for _ in range(reps):
+        t = time.perf_counter()
+        torch.matmul(a, b)
+        best = max(best, 2 * size ** 3 / (time.perf_counter() - t))
+    return best
+
+
+def matmul_params(model) -> int:
+    """Parameters used in matrix multiplies: all but norms and biases; a tied embedding counts once (LM head)."""
+    seen, n = set(), 0
+    for p in model.parameters():
+        if id(p) not in seen and p.dim() == 2:
+            seen.add(id(p))
+            n += p.numel()
+    return n
+
+
+def unfused_sequence_logps(model, seqs, pad_id):
+    """dno.training.sequence_logps as it was before the LM head was restricted to response positions
+    (full (B, T, V) logits, cross-entropy over every position, masked): the `dno-unfused` variant."""
+    import torch
+
+    from dno.training import _collate
+
+    ids, attn, resp = _collate(seqs, pad_id, model.device)
+    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]  # (B, T-1, V)
+    token_logps = -torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2).float(), ids[:, 1:], reduction="none")  # (B, T-1)
+    return (token_logps * resp[:, 1:]).sum(-1)
+
+
+def child(args) -> dict:
+    import torch
+
+    from dno import models, training
+    from dno.training import PairBatchItem, encode, train
+
+    if args.variant == "dno-unfused":
+        training.sequence_logps = unfused_sequence_logps
+
+    torch.manual_seed(0)
+    path = models.resolve(args.model)
+    model, tok = models.load_policy(path)
+    pairs = run_pairs(args.pairs_from, args.pairs)
+    steps = -(-len(pairs) // args.batch_size) * args.epochs
+    enc = [(encode(tok, p["messages"], p["chosen"], p["chosen_finished"]),
+            encode(tok, p["messages"], p["rejected"], p["rejected_finished"])) for p in pairs]
+    real_tokens = sum(len(c.ids) + len(r.ids) for c, r in enc)
+    resp_tokens = sum(len(c.ids) - c.prompt_len + len(r.ids) - r.prompt_len for c, r in enc)
+    n_mm = matmul_params(model)
+    res = {"variant": args.variant, "pairs": len(pairs), "steps": steps, "tokens": real_tokens,
+           "response_tokens": resp_tokens, "matmul_params": n_mm, "threads": torch.get_num_threads()}
+    if args.variant.startswith("dno"):
+        peak = matmul_peak()
+        items = [PairBatchItem(c, r) for c, r in enc]
+        t = time.perf_counter()
+        hist = train(model, tok, items, beta=0.1, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                     max_grad_norm=1.0, weight_decay=0.0, seed=0)
+        secs = time.perf_counter() - t
+        res["matmul_peak_flops"] = max(peak, matmul_peak())
+        res["final_loss"] = hist[-1]["loss"]
+        flops = (6 * args.epochs + 2) * n_mm * real_tokens  # trained passes + one reference pass
+    else:
+        from datasets import Dataset
+        from trl import DPOConfig, DPOTrainer
+
+        ds = Dataset.from_list([{"prompt": p["messages"],
+                                 "chosen": [{"role": "assistant", "content": p["chosen"]}],
+                                 "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
+        extra = {} if args.trl_defaults else {"bf16": False, "gradient_checkpointing": False}
+        cfg = DPOConfig(output_dir=str(Path(args.tmp) / "trl_out"), per_device_train_batch_size=args.batch_size,
+                        max_steps=steps, learning_rate=args.lr, beta=0.1, lr_scheduler_type="constant",
+                        warmup_steps=0, max_grad_norm=1.0, weight_decay=0.0, report_to=[], use_cpu=True,
+                        logging_steps=1, save_strategy="no", seed=0, dataloader_num_workers=0,
+                        disable_tqdm=True, **extra)
+        trainer = DPOTrainer(model=model, ref_model=None, args=cfg, train_dataset=ds, processing_class=tok)
+        t = time.perf_counter()
+        out = trainer.train()
+        secs = time.perf_counter() - t
+        res["final_loss"] = out.training_loss
+        res["trl_has_ref_model"] = trainer.ref_model is not None
+        flops = 8 * args.epochs * n_mm * real_tokens  # trained pass + reference pass in every step
+    res.update(seconds=secs, seconds_per_pair=secs / (len(pairs) * args.epochs), seconds_per_step=secs / steps,
+               flops=flops, achieved_flops=flops / secs,
+               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if "matmul_peak_flops" in res:
+        res["fraction_of_matmul_peak"] = res["achieved_flops"] / res["matmul_peak_flops"]
+    return res
+
+
+def spawn(variant: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--child", variant, "--pairs", str(args.pairs), "--batch-size",
+           str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--model", args.model, "--tmp", args.tmp]
+    if args.pairs_from:
+        cmd += ["--pairs-from", args.pairs_from]
+    if args.trl_defaults:
+        cmd.append("--trl-defaults")
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", TRANSFORMERS_VERBOSITY="error")
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+    if p.returncode or not lines:
+        sys.exit(f"{variant} child failed ({p.returncode}):\n{p.stderr[-4000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-5)
+    ap.add_argument("--epochs", type=int, default=1, help="passes over the pairs (the default config trains 2)")
+    ap.add_argument("--repeats", type=int, default=2, help="children per variant, alternating A B B A ...")
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--pairs-from", default="", help="a run's iteration directory (pairs.jsonl + prompts.jsonl)")
+    ap.add_argument("--trl-defaults", action="store_true", help="keep TRL's bf16 and gradient checkpointing defaults")
+    ap.add_argument("--variants", default="dno,trl", help="comma-separated: dno, dno-unfused, trl")
+    ap.add_argument("--json", default="", help="also write all results here")
+    ap.add_argument("--child", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", default="/tmp/dno_bench_training", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.variant = args.child
+        print("RESULT " + json.dumps(child(args)), flush=True)
+        return
+
+    variants = args.variants.split(",")
+    order = []
+    for r in range(args.repeats):
+        order += variants if r % 2 == 0 else variants[::-1]
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    for v in order:
+        r = spawn(v, args)
+        results[v].append(r)
+        print(f"  {v}: {r['seconds']:.1f} s for {r['pairs']} pairs ({r['seconds_per_pair']:.2f} s/pair), "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['achieved_flops'] / 1e9:.1f} GFLOP/s"
+              + (f", matmul peak {r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s" if "matmul_peak_flops" in r else ""),
+              flush=True)
+
+    import statistics as st
+
+    def med(v, k):
+        return st.median(x[k] for x in results[v])
+
+    first = results[variants[0]][0]
+    print(f"\n{first['pairs']} pairs x {args.epochs} epochs, batch {args.batch_size}, {first['steps']} steps, {first['tokens']} real tokens "
+          f"({first['response_tokens']} response tokens), {first['threads']} torch threads, medians of {args.repeats}:")
+    for v in variants:
+        print(f"  {v:4s} {med(v, 'seconds_per_pair'):6.2f} s/pair  {med(v, 'seconds_per_step'):6.2f} s/step  "
+              f"peak RSS {med(v, 'peak_rss_mb'):6.0f} MB  {med(v, 'achieved_flops') / 1e9:6.1f} GFLOP/s")
+    for v in (x for x in variants if x.startswith("dno")):
+        fr = [x["fraction_of_matmul_peak"] for x in results[v]]
+        print(f"  {v} achieved / matmul peak (same process): {st.median(fr):.2f} "
+              f"(per run: {', '.join(f'{x:.2f}' for x in fr)}; target >= 0.40)")
+    for a, b, what in (("dno", "trl", "target >= 1.3 / <= 0.7"), ("dno-unfused", "trl", "before the change"),
+                       ("dno", "dno-unfused", "after / before")):
+        if a in results and b in results:
+            sp = [y["seconds_per_pair"] / x["seconds_per_pair"] for x, y in zip(results[a], results[b])]
+            mem = [x["peak_rss_mb"] / y["peak_rss_mb"] for x, y in zip(results[a], results[b])]
+            print(f"  {a} vs {b} ({what}): speed-up {st.median(sp):.2f}x "
+                  f"(per alternation: {', '.join(f'{x:.2f}' for x in sp)}), "
+                  f"peak RSS ratio {st.median(mem):.2f} (per alternation: {', '.join(f'{x:.2f}' for x in mem)})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
