@@ -161,14 +161,7 @@ def accelerate_train(acc, model, optimizer, tokenizer, items: Sequence[training.
         metrics = {"step": step, "epoch": epoch, "loss": (sums[0] / sums[3]).item(),
                    "reward_margin": (sums[1] / sums[3]).item(), "reward_accuracy": (sums[2] / sums[3]).item(),
                    "grad_norm": float(grad_norm) if grad_norm is not None else math.nan}
-        if not math.isfinite(metrics["loss"]):
-            raise FloatingPointError(f"training loss became {metrics['loss']} at step {step}")
-        history.append(metrics)
-        if on_step is not None:
-            on_step(metrics)
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{metrics['loss']:.3f}", margin=f"{metrics['reward_margin']:.3f}")
+        training.record_step(metrics, history, progress, on_step)
     model.eval()
     return history
 

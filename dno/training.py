@@ -151,14 +151,19 @@ def train(model, tokenizer, items: Sequence[PairBatchItem], *, beta: float, lr: 
                            "reward_margin": (cr - rj).mean().item(),
                            "reward_accuracy": (cr > rj).float().mean().item(),
                            "grad_norm": float(grad_norm)}
-            if not math.isfinite(metrics["loss"]):
-                raise FloatingPointError(f"training loss became {metrics['loss']} at step {step}")
-            history.append(metrics)
+            record_step(metrics, history, progress, on_step)
             faults.point("step")
-            if on_step is not None:
-                on_step(metrics)
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(loss=f"{metrics['loss']:.3f}", margin=f"{metrics['reward_margin']:.3f}")
     model.eval()
     return history
+
+
+def record_step(metrics: dict, history: list, progress=None, on_step=None) -> None:
+    """Stop on a non-finite loss, keep the step's metrics, and report them to the tracker and progress bar."""
+    if not math.isfinite(metrics["loss"]):
+        raise FloatingPointError(f"training loss became {metrics['loss']} at step {metrics['step']}")
+    history.append(metrics)
+    if on_step is not None:
+        on_step(metrics)
+    if progress is not None:
+        progress.update(1)
+        progress.set_postfix(loss=f"{metrics['loss']:.3f}", margin=f"{metrics['reward_margin']:.3f}")
