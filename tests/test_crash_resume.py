@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 from dno import io
+from run_artifacts import artifacts, differences
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["tiny", "threads=2", "iterations=2"]  # validation prompts kept: the val stage and both baseline files
@@ -31,7 +30,6 @@ KILL_POINTS = [
     "iter1.eval.writing.metrics.json",         # eval responses and judgments there, metrics half written
     "iter2.train.wrote.train_log.jsonl",       # train log written, policy not
 ]
-TIMED = {"timings.json", "summary.md", "report.md"}
 
 
 def dno_run(run_dir: Path, fault: str | None = None) -> subprocess.CompletedProcess:
@@ -41,28 +39,6 @@ def dno_run(run_dir: Path, fault: str | None = None) -> subprocess.CompletedProc
         env["DNO_FAULT"] = fault
     return subprocess.run([sys.executable, "-m", "dno.cli", "run", *ARGS, "--run-dir", str(run_dir)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-
-
-def artifacts(root: Path) -> dict:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name not in TIMED and p.suffix != ".png":
-            rel = str(p.relative_to(root))
-            # best.json names the chosen policy by its path, which holds the run directory's own name
-            out[rel] = load_file(str(p)) if p.suffix == ".safetensors" else p.read_bytes().replace(
-                str(root).encode(), b"RUN")
-    return out
-
-
-def differences(a: dict, b: dict) -> list[str]:
-    diff = sorted(set(a) ^ set(b))
-    for k in sorted(set(a) & set(b)):
-        if isinstance(a[k], dict):
-            if a[k].keys() != b[k].keys() or any(not torch.equal(a[k][n], b[k][n]) for n in a[k]):
-                diff.append(k)
-        elif a[k] != b[k]:
-            diff.append(k)
-    return diff
 
 
 def temporaries(root: Path) -> list[str]:

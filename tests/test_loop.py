@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from dno import io
+from run_artifacts import artifacts, differences
 from dno.cli import main
 
 TINY = ["tiny", "threads=2"]
@@ -40,26 +41,6 @@ def test_one_iteration_changes_every_trained_parameter(tmp_path, tiny_model_dir)
     assert "| 1 |" in (tmp_path / "summary.md").read_text()
 
 
-def _artifacts(root: Path) -> dict:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name not in ("timings.json", "summary.md", "report.md"):  # these hold seconds
-            rel = str(p.relative_to(root))
-            out[rel] = load_file(str(p)) if p.suffix == ".safetensors" else p.read_bytes()
-    return out
-
-
-def _same(a: dict, b: dict) -> list[str]:
-    diff = sorted(set(a) ^ set(b))
-    for k in set(a) & set(b):
-        if isinstance(a[k], dict):
-            if a[k].keys() != b[k].keys() or any(not torch.equal(a[k][n], b[k][n]) for n in a[k]):
-                diff.append(k)
-        elif a[k] != b[k]:
-            diff.append(k)
-    return diff
-
-
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert run(straight) == 0
@@ -67,20 +48,20 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
         assert run(resumed, stop=stop) == 0
         assert not (resumed / "summary.md").exists()
     assert run(resumed) == 0
-    a, b = _artifacts(straight), _artifacts(resumed)
+    a, b = artifacts(straight), artifacts(resumed)
     assert any(k.endswith("model.safetensors") for k in a)
-    assert _same(a, b) == []
+    assert differences(a, b) == []
 
 
 def test_resume_refuses_a_changed_config(tmp_path, capsys):
     assert run(tmp_path, "iterations=1", stop="1:sample") == 0
-    before = _artifacts(tmp_path)
+    before = artifacts(tmp_path)
     capsys.readouterr()
     assert run(tmp_path, "iterations=1", "train.beta=0.05", "sample.k=2") == 2
     err = capsys.readouterr().err
     assert "different config" in err and "train.beta" in err and "sample.k" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert _same(before, _artifacts(tmp_path)) == []
+    assert differences(before, artifacts(tmp_path)) == []
 
 
 def test_extending_iterations_resumes(tmp_path):
