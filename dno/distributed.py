@@ -96,6 +96,10 @@ def _logps(model, seqs, pad_id: int, device) -> torch.Tensor:
 
 
 def _pair_logps(model, items, idx, pad_id, device):
+    from transformers import PreTrainedModel
+
+    if isinstance(model, PreTrainedModel):  # the plain loop's numbers, prompt-shared where possible
+        return training.pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad_id)
     logps = _logps(model, [items[i].chosen for i in idx] + [items[i].rejected for i in idx], pad_id, device)
     return logps[:len(idx)], logps[len(idx):]
 

@@ -72,9 +72,70 @@ def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int) -> torch.Tensor:
     return torch.zeros(len(seqs), dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
 
 
-def _pair_logps(model, chosen, rejected, pad_id):
-    logps = sequence_logps(model, list(chosen) + list(rejected), pad_id)  # one forward for both halves
+def _packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> bool:
+    """Shared-prompt packing needs the plain head, an attention that takes an arbitrary 4D mask (not
+    flash-attention), and chosen and rejected that really share their prompt tokens."""
+    attn = getattr(model.config, "_attn_implementation", None)
+    return (getattr(model.config, "model_type", None) in _PLAIN_HEAD and model.base_model is not model
+            and attn in ("sdpa", "eager")
+            and all(c.prompt_len == r.prompt_len and c.ids[:c.prompt_len] == r.ids[:r.prompt_len]
+                    for c, r in zip(chosen, rejected)))
+
+
+def packed_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded],
+                      pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ log π(response | prompt) of each chosen and rejected response, with their shared prompt run once.
+
+    Each pair is one row `prompt | chosen | rejected`. A 4D mask lets chosen tokens see the prompt and the
+    earlier chosen tokens, and rejected tokens the prompt and the earlier rejected tokens (never chosen);
+    the rejected response's position ids restart where the prompt ends. Every token therefore sees exactly
+    what it would in its own sequence, while the prompt (about 70% of the tokens with a system prompt) is
+    computed once instead of twice, and the row is padded once instead of to the longer of two widths.
+    """
+    device = model.device
+    rows = [(c.ids, len(c.ids) - c.prompt_len, r.ids[r.prompt_len:], c.prompt_len) for c, r in zip(chosen, rejected)]
+    width = max(len(ids) + len(rej) for ids, _, rej, _ in rows)
+    n = len(rows)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    pos = torch.zeros((n, width), dtype=torch.long)
+    seg = torch.full((n, width), -1, dtype=torch.long)  # 0 prompt, 1 chosen, 2 rejected, -1 padding
+    pred_row, pred_pos, targets, owner = [], [], [], []
+    for i, (cids, nc, rej, p) in enumerate(rows):
+        nr = len(rej)
+        ids[i, :p + nc + nr] = torch.tensor(cids + rej)
+        pos[i, :p + nc] = torch.arange(p + nc)
+        pos[i, p + nc:p + nc + nr] = torch.arange(p, p + nr)
+        seg[i, :p], seg[i, p:p + nc], seg[i, p + nc:p + nc + nr] = 0, 1, 2
+        # the token at packed index j is predicted from index j − 1, except each response's first token,
+        # which is predicted from the prompt's last position
+        pred_pos += [p - 1 + j for j in range(nc)] + ([p - 1] + [p + nc + j for j in range(nr - 1)] if nr else [])
+        targets += cids[p:] + rej
+        pred_row += [i] * (nc + nr)
+        owner += [i] * nc + [n + i] * nr
+    q, k = seg.unsqueeze(2), seg.unsqueeze(1)  # (n, W, 1), (n, 1, W)
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    allowed = causal & (k >= 0) & ((k == 0) | (k == q))
+    allowed |= torch.eye(width, dtype=torch.bool)  # padding sees itself: no all-masked row, no NaN to backpropagate
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min).unsqueeze(1)
+    hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                              position_ids=pos.to(device), use_cache=False).last_hidden_state
+    picked = hidden[torch.tensor(pred_row, device=device), torch.tensor(pred_pos, device=device)]  # (n_tokens, H)
+    logits = model.get_output_embeddings()(picked)
+    token_logps = -torch.nn.functional.cross_entropy(logits.float(), torch.tensor(targets, device=device), reduction="none")
+    out = torch.zeros(2 * n, dtype=token_logps.dtype, device=device).index_add(
+        0, torch.tensor(owner, device=device), token_logps)
+    return out[:n], out[n:]
+
+
+def pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int):
+    """(chosen, rejected) log-probabilities of a batch of pairs in one forward: prompt-shared where the model
+    allows it, else chosen and rejected as separate rows."""
+    if _packable(model, chosen, rejected):
+        return packed_pair_logps(model, chosen, rejected, pad_id)
+    logps = sequence_logps(model, list(chosen) + list(rejected), pad_id)
     return logps[:len(chosen)], logps[len(chosen):]
+
 
 
 @dataclass
@@ -124,7 +185,7 @@ def train(model, tokenizer, items: Sequence[PairBatchItem], *, beta: float, lr: 
     ref_r = torch.empty(len(items))
     with torch.no_grad():
         for idx in batches:
-            c, r = _pair_logps(ref, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
+            c, r = pair_logps(ref, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
             ref_c[idx], ref_r[idx] = c.cpu(), r.cpu()
 
     model.train()
@@ -137,7 +198,7 @@ def train(model, tokenizer, items: Sequence[PairBatchItem], *, beta: float, lr: 
         rng.shuffle(order)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            pc, pr = _pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
+            pc, pr = pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
             rc, rr = ref_c[idx].to(pc.device), ref_r[idx].to(pc.device)
             loss = batch_loss(loss_kind, [items[i] for i in idx], pc, pr, rc, rr, beta).mean()
             opt.zero_grad(set_to_none=True)
