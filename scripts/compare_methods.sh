@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 4's comparison: every method on the embedded default's task with the same sampling and judging
 # budget (3 x 96 prompts x 6 samples, oracle judge), the same test prompts, then one side-by-side report.
-# Usage: scripts/compare_methods.sh [extra key=value overrides for every run]   (CPU: ~15-20 min per method)
+# Usage: scripts/compare_methods.sh [extra key=value overrides for every run]   (idle 2-core CPU: 13-15 min per method)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DNO=${DNO:-.venv/bin/dno}
@@ -10,4 +10,8 @@ for method in default dno_soft iterative_dpo sft_best offline_dpo sppo; do
   "$DNO" run "configs/$method.yaml" "$@" --run-dir "$out/$method"
 done
 "$DNO" report "$out"/default "$out"/dno_soft "$out"/iterative_dpo "$out"/sft_best "$out"/offline_dpo "$out"/sppo --out "$out"
-echo "side-by-side report: $out/report.md"
+# Head to head: DNO-Prct's final policy against each other method's final policy, on the same test prompts.
+for method in dno_soft iterative_dpo sft_best offline_dpo sppo; do
+  "$DNO" eval "$out/default" --baseline "$out/$method" --iterations 3
+done
+echo "side-by-side report: $out/report.md; head to head: $out/default/evals/"
