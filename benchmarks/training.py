@@ -123,10 +123,7 @@ def child(args) -> dict:
     from dno.training import PairBatchItem, encode, train
 
     if args.variant in ("dno-unpacked", "dno-unfused"):
-        def separate_rows(model, chosen, rejected, pad_id):
-            logps = training.sequence_logps(model, list(chosen) + list(rejected), pad_id)
-            return logps[:len(chosen)], logps[len(chosen):]
-        training.pair_logps = separate_rows
+        training.pair_logps = training.separate_pair_logps
     if args.variant == "dno-unfused":
         training.sequence_logps = unfused_sequence_logps
 

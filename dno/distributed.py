@@ -78,13 +78,8 @@ def epoch_batches(n: int, batch_size: int, epochs: int, seed: int) -> list[tuple
 
 
 def _logps(model, seqs, pad_id: int, device) -> torch.Tensor:
-    """Σ log π(response | prompt) per sequence. A plain transformers model goes through
-    `training.sequence_logps` (the plain loop's numbers); a wrapped one (DDP, DeepSpeed, FSDP, peft) must be
-    called through its own forward, which then returns logits only from the first response position on."""
-    from transformers import PreTrainedModel
-
-    if isinstance(model, PreTrainedModel):
-        return training.sequence_logps(model, seqs, pad_id)
+    """Σ log π(response | prompt) per sequence, for a wrapped model (DDP, DeepSpeed, FSDP, peft): called
+    through its own forward, which then returns logits only from the first response position on."""
     ids, attn, resp = training._collate(seqs, pad_id, device)
     mask = resp[:, 1:] > 0  # position t predicts token t + 1
     rows = mask.nonzero(as_tuple=True)[0]
@@ -98,7 +93,7 @@ def _logps(model, seqs, pad_id: int, device) -> torch.Tensor:
 def _pair_logps(model, items, idx, pad_id, device):
     from transformers import PreTrainedModel
 
-    if isinstance(model, PreTrainedModel):  # the plain loop's numbers, prompt-shared where possible
+    if isinstance(model, PreTrainedModel):  # a plain model: the plain loop's numbers, prompt-shared where possible
         return training.pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad_id)
     logps = _logps(model, [items[i].chosen for i in idx] + [items[i].rejected for i in idx], pad_id, device)
     return logps[:len(idx)], logps[len(idx):]

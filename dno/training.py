@@ -49,6 +49,13 @@ def _collate(seqs: Sequence[Encoded], pad_id: int, device) -> tuple[torch.Tensor
 _PLAIN_HEAD = {"llama", "mistral", "qwen2", "qwen3"}
 
 
+def _plain_head(model):
+    """The vocabulary projection, when logits are exactly `head(base_model(...).last_hidden_state)`; else None."""
+    if getattr(model.config, "model_type", None) in _PLAIN_HEAD and model.base_model is not model:
+        return model.get_output_embeddings()
+    return None
+
+
 def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int) -> torch.Tensor:
     """Σ log π(response tokens | prompt) per sequence, shape (B,).
 
@@ -60,8 +67,8 @@ def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int) -> torch.Tensor:
     mask = resp[:, 1:] > 0  # position t predicts token t + 1
     rows = mask.nonzero(as_tuple=True)[0]
     targets = ids[:, 1:][mask]  # (n,)
-    head = model.get_output_embeddings() if getattr(model.config, "model_type", None) in _PLAIN_HEAD else None
-    if head is not None and model.base_model is not model:
+    head = _plain_head(model)
+    if head is not None:
         hidden = model.base_model(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
         logits = head(hidden[:, :-1][mask])  # (n, V)
     else:  # any other causal LM: its own forward, logits only from the first response position on
@@ -76,8 +83,7 @@ def _packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> 
     """Shared-prompt packing needs the plain head, an attention that takes an arbitrary 4D mask (not
     flash-attention), and chosen and rejected that really share their prompt tokens."""
     attn = getattr(model.config, "_attn_implementation", None)
-    return (getattr(model.config, "model_type", None) in _PLAIN_HEAD and model.base_model is not model
-            and attn in ("sdpa", "eager")
+    return (_plain_head(model) is not None and attn in ("sdpa", "eager")
             and all(c.prompt_len == r.prompt_len and c.ids[:c.prompt_len] == r.ids[:r.prompt_len]
                     for c, r in zip(chosen, rejected)))
 
@@ -121,7 +127,7 @@ def packed_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encod
     hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device),
                               position_ids=pos.to(device), use_cache=False).last_hidden_state
     picked = hidden[torch.tensor(pred_row, device=device), torch.tensor(pred_pos, device=device)]  # (n_tokens, H)
-    logits = model.get_output_embeddings()(picked)
+    logits = _plain_head(model)(picked)
     token_logps = -torch.nn.functional.cross_entropy(logits.float(), torch.tensor(targets, device=device), reduction="none")
     out = torch.zeros(2 * n, dtype=token_logps.dtype, device=device).index_add(
         0, torch.tensor(owner, device=device), token_logps)
@@ -133,6 +139,11 @@ def pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pa
     allows it, else chosen and rejected as separate rows."""
     if _packable(model, chosen, rejected):
         return packed_pair_logps(model, chosen, rejected, pad_id)
+    return separate_pair_logps(model, chosen, rejected, pad_id)
+
+
+def separate_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int):
+    """Chosen and rejected as separate rows of one batch (each runs the prompt)."""
     logps = sequence_logps(model, list(chosen) + list(rejected), pad_id)
     return logps[:len(chosen)], logps[len(chosen):]
 
