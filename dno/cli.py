@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from dno.config import launch_keys
 from dno.errors import DnoError
 
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
@@ -34,8 +35,9 @@ def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
 
 def cmd_run(args) -> int:
     from dno.config import load_config
-    from dno.loop import parse_stop, preflight, run_loop
-    from dno.rundir import RunDir
+    from dno.run.loop import parse_stop, run_loop
+    from dno.run.preflight import preflight
+    from dno.run.rundir import RunDir
 
     name, overrides = _split_args(args.items)
     path = find_config(name)
@@ -48,7 +50,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_agree(args) -> int:
-    from dno import agreement
+    from dno.analysis import agreement
     from dno.config import load_config
 
     name, overrides = _split_args(args.items)
@@ -121,10 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---- one stage at a time, on a run directory (GPU nodes: scripts/iteration.sh, docs/gpu.md) ----------
 
-# Settings a stage command may override for this invocation only (they do not change what a run computes;
-# the run directory's config.yaml is left as it is).
-LAUNCH_KEYS = ("threads", "sample.tensor_parallel_size", "sample.gpu_memory_utilization", "sample.max_model_len",
-               "sample.enforce_eager", "train.report_to")
+# Settings a stage command may override for this invocation only: the launch settings, which do not change
+# what a run computes (dno.config.setting); the run directory's config.yaml is left as it is.
+LAUNCH_KEYS = tuple(sorted(launch_keys()))
 
 
 def _add_stage_commands(sub) -> None:
@@ -171,7 +172,7 @@ def _add_stage_commands(sub) -> None:
 def _open_run(run_dir: str, overrides=()):
     """The run directory with its saved config (+ LAUNCH_KEYS overrides for this invocation)."""
     from dno.config import load_config
-    from dno.rundir import RunDir
+    from dno.run.rundir import RunDir
 
     saved = Path(run_dir) / "config.yaml"
     if not saved.is_file():
@@ -189,12 +190,12 @@ def _open_run(run_dir: str, overrides=()):
 def cmd_prepare(args) -> int:
     from dno import stages
     from dno.config import load_config
-    from dno.rundir import RunDir
+    from dno.run.rundir import RunDir
 
     name, overrides = _split_args(args.items)
     path = find_config(name)
     cfg = load_config(path, overrides)
-    from dno.loop import preflight
+    from dno.run.preflight import preflight
 
     preflight(cfg)  # models, prompts and judges checked before the run directory is touched
     run = RunDir.open(Path(args.run_dir) if args.run_dir else Path("runs") / path.stem, cfg)
@@ -206,8 +207,10 @@ def cmd_prepare(args) -> int:
 def cmd_stage(args) -> int:
     import time
 
-    from dno import shards, stages
-    from dno.loop import log, set_threads
+    from dno import stages
+    from dno.run import shards
+    from dno.run.loop import log, set_threads
+    from dno.training.loop import is_main_process
 
     run = _open_run(args.run_dir, getattr(args, "overrides", None) or ())
     set_threads(run.cfg.threads)
@@ -232,22 +235,18 @@ def cmd_stage(args) -> int:
             stages.baseline(run)
         start = time.perf_counter()
         if shard is not None:
-            getattr(stages, s)(run, t, shard)
+            stages.RUNNERS[s](run, t, shard)
         else:
             stages.RUNNERS[s](run, t)
         secs = time.perf_counter() - start
-        if shard is None and _is_main_process():
+        if shard is None and is_main_process():
             run.record_time(t, s, secs)
         log(f"iter {t} {s}{f' shard {shard[0]}/{shard[1]}' if shard else ''}: {secs:.1f}s")
     return 0
 
 
-def _is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0"
-
-
 def cmd_merge(args) -> int:
-    from dno import shards
+    from dno.run import shards
 
     run = _open_run(args.run_dir)
     print(shards.merge(run.iter_dir(args.iter), args.stage, args.shards))
@@ -258,9 +257,9 @@ def cmd_eval(args) -> int:
     if args.iter is not None:  # the run's own eval stage of one iteration (GPU-node scripts)
         args.stage, args.force, args.shard = "eval", False, None
         return cmd_stage(args)
-    from dno.eval_cmd import run_eval
-    from dno.loop import set_threads
-    from dno.report import write_report
+    from dno.run.evals import run_eval
+    from dno.run.loop import set_threads
+    from dno.analysis.report import write_report
 
     set_threads(0)
     out, results = run_eval(args.run_dir, baseline=args.baseline, iterations=args.iterations,
@@ -273,7 +272,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from dno.report import write_report
+    from dno.analysis.report import write_report
 
     path = write_report(args.runs, args.out, eval_key=args.eval_key)
     print(f"report: {path} (plots beside it)")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 import os
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from dno.errors import DnoError
 
@@ -201,3 +203,22 @@ class LocalBackend:
 def logprob_mass(alts: dict[str, float], letter: str) -> float:
     """Total probability of the tokens that spell `letter` (' A', 'A', '[A' ...) among the alternatives."""
     return sum(math.exp(lp) for tok, lp in alts.items() if tok.strip(" *[]()'\"\t\n:") == letter)
+
+
+def check_api(prefix: str, base_url: str, key_env: str, timeout_s: float) -> None:
+    """An API judge or teacher: its key variable is set and its server accepts a TCP connection."""
+    if key_env and not os.environ.get(key_env):
+        raise DnoError(f"config: `{prefix}.api_key_env`: environment variable {key_env} is not set "
+                       "(export it; the key itself never goes in a config file)")
+    url = urlsplit(base_url)
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if url.scheme not in ("http", "https") or not url.hostname or port is None:
+        raise DnoError(f"config: `{prefix}.base_url` {base_url!r} is not an http(s) URL")
+    try:
+        socket.create_connection((url.hostname, port), timeout=min(timeout_s, 10.0)).close()
+    except OSError as e:
+        raise DnoError(f"config: `{prefix}.base_url` {base_url}: cannot reach the server "
+                       f"({e.strerror or type(e).__name__})") from None

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import itertools
 import math
 from pathlib import Path
 from typing import Sequence
 
 from dno.errors import DnoError
-from dno.judges.base import Scores
+from dno.judges.base import JUDGES, Judge, Scores
 
 
 def load_function(spec: str, field: str = "judge.function"):
@@ -47,37 +46,41 @@ def _num(x) -> float:
         return math.nan
 
 
-class CallableJudge:
+@JUDGES.register("callable")
+class CallableJudge(Judge):
     def __init__(self, cfg, field_prefix: str = "judge"):
         self.mode, self.field = cfg.mode, f"{field_prefix}.function"
         self.fn = load_function(cfg.function, self.field)
         self.name = f"callable:{cfg.function}"
 
+    @classmethod
+    def from_config(cls, cfg, *, cache_dir=None, field_prefix: str = "judge") -> "CallableJudge":
+        return cls(cfg, field_prefix)
+
+    @classmethod
+    def check_config(cls, cfg, field_prefix: str) -> None:
+        if ":" not in cfg.function:
+            raise DnoError(f"`{field_prefix}.function` must be module:function when {field_prefix}.type is callable")
+
+    @classmethod
+    def preflight(cls, cfg, field_prefix: str, prompts) -> None:
+        load_function(cfg.function, f"{field_prefix}.function")
+
     def compare(self, prompt: dict, a: str, b: str) -> float:
         if self.mode != "pairwise":
-            s = self.score(prompt, [a, b]).scores
-            return math.nan if math.isnan(s[0]) or math.isnan(s[1]) else (1.0 if s[0] > s[1] else 0.0 if s[0] < s[1] else 0.5)
+            return super().compare(prompt, a, b)
         p = _num(self.fn(prompt, a, b))
         if not math.isnan(p) and not 0 <= p <= 1:
             raise DnoError(f"`{self.field}` returned P(a > b) = {p}, outside [0, 1]")
         return p
 
     def score(self, prompt: dict, candidates: Sequence[str]) -> Scores:
-        n = len(candidates)
-        if self.mode == "pointwise":
-            out = self.fn(prompt, list(candidates))
-            if isinstance(out, Scores):
-                return out
-            scores = [_num(x) for x in out]
-            if len(scores) != n:
-                raise DnoError(f"`{self.field}` returned {len(scores)} scores for {n} candidates")
-            return Scores(scores)
-        p = [[0.5] * n for _ in range(n)]
-        for i, j in itertools.combinations(range(n), 2):
-            pij = self.compare(prompt, candidates[i], candidates[j])
-            p[i][j], p[j][i] = pij, 1 - pij
-        scores = []
-        for i in range(n):
-            others = [p[i][j] for j in range(n) if j != i and not math.isnan(p[i][j])]
-            scores.append(6.0 * sum(others) / len(others) if others else math.nan)
-        return Scores(scores, {"p": p})
+        if self.mode == "pairwise":  # r_t from every two candidates (Judge.score)
+            return super().score(prompt, candidates)
+        out = self.fn(prompt, list(candidates))
+        if isinstance(out, Scores):
+            return out
+        scores = [_num(x) for x in out]
+        if len(scores) != len(candidates):
+            raise DnoError(f"`{self.field}` returned {len(scores)} scores for {len(candidates)} candidates")
+        return Scores(scores)

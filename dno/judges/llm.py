@@ -30,12 +30,9 @@ from typing import Sequence
 
 from dno.errors import DnoError
 from dno.judges import templates
-from dno.judges.backends import Aborted, RequestFailed, logprob_mass
-from dno.judges.base import Scores
+from dno.judges.backends import Aborted, APIBackend, LocalBackend, RequestFailed, check_api, logprob_mass
+from dno.judges.base import JUDGES, SCALE, Judge, Scores, scores_from_comparisons
 from dno.judges.cache import JudgeCache, key
-
-SCALE = 6.0
-"""Pairwise scores are SCALE x (mean win probability), the rubric's range."""
 
 
 # ---------------------------------------------------------------- parsing
@@ -92,8 +89,19 @@ def parse_verdict(completion) -> float | None:
 
 # ---------------------------------------------------------------- the judge
 
-class LLMJudge:
+class LLMJudge(Judge):
     """A judge that asks a language model (`backend.complete`) through a cache; see the module docstring."""
+
+    backend_class: type = LocalBackend
+
+    @classmethod
+    def from_config(cls, cfg, *, cache_dir=None, field_prefix: str = "judge") -> "LLMJudge":
+        cache = JudgeCache(cache_dir / "answers.sqlite" if cache_dir is not None else None)
+        return cls(cfg, cls.backend_class(cfg, field_prefix), cache, field_prefix=field_prefix)
+
+    @classmethod
+    def check_config(cls, cfg, field_prefix: str) -> None:
+        templates.load(cfg.template, cfg.mode, f"{field_prefix}.template")
 
     def __init__(self, cfg, backend, cache: JudgeCache, *, field_prefix: str = "judge"):
         self.cfg, self.backend, self.cache = cfg, backend, cache
@@ -186,8 +194,17 @@ class LLMJudge:
             ps.append(math.nan if p is None else (1 - p if swapped else p))
         return (math.nan if any(math.isnan(p) for p in ps) else sum(ps) / len(ps)), details
 
+    def compare_shown(self, prompt: dict, first: str, second: str) -> float:
+        """P(first ≻ second) from one request showing `first` as A (pairwise mode); position bias included."""
+        if self.mode != "pairwise":
+            return super().compare(prompt, first, second)
+        p = self._one_order(prompt, first, second)["value"]
+        return math.nan if p is None else p
+
     def compare(self, prompt: dict, a: str, b: str) -> float:
         """P(a ≻ b) in [0, 1]; NaN when the judge failed (never a fake 0.5)."""
+        if self.mode != "pairwise":  # from the rubric scores of the two
+            return super().compare(prompt, a, b)
         if a == b:
             return 0.5
         return self._combine([(self._one_order(prompt, x, y), s) for x, y, s in self._orders(prompt, a, b)])[0]
@@ -226,10 +243,7 @@ class LLMJudge:
             pij, det = self._combine(answers)
             p[i][j], p[j][i] = pij, (math.nan if math.isnan(pij) else 1 - pij)
             details[f"{i},{j}"] = det
-        scores = []
-        for i in range(n):
-            others = [p[i][j] for j in range(n) if j != i and not math.isnan(p[i][j])]
-            scores.append(SCALE * sum(others) / len(others) if others else (math.nan if n > 1 else SCALE / 2))
+        scores = scores_from_comparisons(p)
         failed = sum(1 for d in details.values() for x in d if x["error"])
         return Scores(scores, {"p": [[None if math.isnan(x) else round(x, 4) for x in row] for row in p],
                                "failed_requests": failed, "comparisons": details})
@@ -289,3 +303,34 @@ class LLMJudge:
         u["judge"] = self.name
         u["seconds"] = round(time.perf_counter() - self.started, 2)
         return u
+
+
+@JUDGES.register("llm")
+class LocalLLMJudge(LLMJudge):
+    """A causal LM in this process: `judge.model` is a built-in name (default smollm2-135m-instruct) or a directory."""
+
+    backend_class = LocalBackend
+
+    @classmethod
+    def preflight(cls, cfg, field_prefix: str, prompts) -> None:
+        from dno import models
+
+        models.check(cfg.model or models.SMOLLM2, f"{field_prefix}.model")
+
+
+@JUDGES.register("api")
+class APIJudge(LLMJudge):
+    """Any OpenAI-compatible server: `judge.base_url`, `judge.model`, `judge.api_key_env`."""
+
+    backend_class = APIBackend
+
+    @classmethod
+    def check_config(cls, cfg, field_prefix: str) -> None:
+        super().check_config(cfg, field_prefix)
+        if not (cfg.base_url and cfg.model):
+            raise DnoError(f"`{field_prefix}.base_url` and `{field_prefix}.model` are required when "
+                           f"{field_prefix}.type is api")
+
+    @classmethod
+    def preflight(cls, cfg, field_prefix: str, prompts) -> None:
+        check_api(field_prefix, cfg.base_url, cfg.api_key_env, cfg.timeout_s)

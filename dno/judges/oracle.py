@@ -5,24 +5,25 @@ from __future__ import annotations
 from typing import Sequence
 
 from dno.errors import DnoError
-from dno.judges.base import Scores, compare_from_scores
-from dno.tasks import TASKS
+from dno.judges.base import JUDGES, Judge, Scores
+from dno.tasks import TASKS, unscorable_reason
 
 
-class OracleJudge:
+@JUDGES.register("oracle")
+class OracleJudge(Judge):
     name = "oracle"
 
+    @classmethod
+    def preflight(cls, cfg, field_prefix: str, prompts: Sequence[dict]) -> None:
+        for rec in prompts:
+            if rec.get("task") not in TASKS:
+                raise DnoError(f"prompt {rec['id']!r}{' (' + rec['source'] + ')' if rec.get('source') else ''}: "
+                               f"the oracle judge (`{field_prefix}.type`) cannot check it: {unscorable_reason(rec)}; "
+                               "fix the record or use an llm, api or callable judge")
+
     def score(self, prompt: dict, candidates: Sequence[str]) -> Scores:
-        task = TASKS.get(prompt.get("task", ""))
-        if task is None:
-            raise DnoError(
-                f"prompt {prompt.get('id')!r}: the oracle judge needs an `answer` or `constraints` field "
-                "(or use an LLM judge for free-form prompts)"
-            )
+        if prompt.get("task") not in TASKS:
+            raise DnoError(f"prompt {prompt.get('id')!r}: the oracle judge cannot check it: {unscorable_reason(prompt)}")
+        task = TASKS.get(prompt["task"], "task")
         results = [task.score(prompt, c) for c in candidates]
         return Scores([s for s, _ in results], {"checks": [d for _, d in results]})
-
-    def compare(self, prompt: dict, a: str, b: str) -> float:
-        """1, 0 or 0.5 from the verifier's scores."""
-        s = self.score(prompt, [a, b]).scores
-        return compare_from_scores(s[0], s[1])

@@ -15,14 +15,12 @@ from __future__ import annotations
 import random
 import re
 
+from dno.errors import DnoError
+from dno.tasks.base import Task, register_task
+
 NAME = "arithmetic"
 CONCISE_WORDS = 6
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def generate(rng: random.Random) -> dict:
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
-    return {"task": NAME, "prompt": f"What is {a} + {b}? Answer with just the number.", "answer": a + b}
 
 
 def last_number(text: str) -> float | None:
@@ -30,12 +28,28 @@ def last_number(text: str) -> float | None:
     return float(found[-1]) if found else None
 
 
-def score(record: dict, response: str) -> tuple[float, dict]:
-    value = last_number(response)
-    if value is None:
-        return 0.0, {"number": None, "correct": False}
-    correct = abs(value - float(record["answer"])) < 1e-9
-    words = len(response.split())
-    if not correct:
-        return 1.0, {"number": value, "correct": False}
-    return (6.0 if words <= CONCISE_WORDS else 4.0), {"number": value, "correct": True, "words": words}
+@register_task
+class Arithmetic(Task):
+    name = NAME
+    fields = ("answer",)
+
+    def generate(self, rng: random.Random) -> dict:
+        a, b = rng.randint(10, 99), rng.randint(10, 99)
+        return {"task": NAME, "prompt": f"What is {a} + {b}? Answer with just the number.", "answer": a + b}
+
+    def check(self, record: dict, where: str) -> None:
+        super().check(record, where)
+        answer = record["answer"]
+        if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+            raise DnoError(f"{where}: the arithmetic oracle needs a number in `answer`, got {answer!r} (a row the "
+                           "oracle cannot check needs an llm/api judge and a `task` naming it, e.g. \"qa\")")
+
+    def score(self, record: dict, response: str) -> tuple[float, dict]:
+        value = last_number(response)
+        if value is None:
+            return 0.0, {"number": None, "correct": False}
+        correct = abs(value - float(record["answer"])) < 1e-9
+        words = len(response.split())
+        if not correct:
+            return 1.0, {"number": value, "correct": False}
+        return (6.0 if words <= CONCISE_WORDS else 4.0), {"number": value, "correct": True, "words": words}

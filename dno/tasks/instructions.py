@@ -11,6 +11,7 @@ import random
 import re
 
 from dno.errors import DnoError
+from dno.tasks.base import Task, register_task
 
 NAME = "instructions"
 
@@ -63,21 +64,10 @@ def describe(constraint: dict) -> str:
     return CONSTRAINTS[constraint["type"]][0].format(**constraint)
 
 
-def generate(rng: random.Random) -> dict:
-    topic = rng.choice(TOPICS)
-    kinds = [rng.choice(sorted(CONSTRAINTS))]
-    if rng.random() < 0.5:
-        second = rng.choice([k for k in sorted(CONSTRAINTS) if k != kinds[0] and frozenset((k, kinds[0])) not in _CLASHES])
-        kinds.append(second)
-    constraints = [_draw_constraint(k, rng, topic) for k in kinds]
-    text = " ".join([rng.choice(REQUESTS).format(t=topic)] + [describe(c) for c in constraints])
-    return {"task": NAME, "prompt": text, "constraints": constraints}
-
-
 def check_constraints(constraints: object, where: str) -> None:
     """Raise a DnoError naming `where` if a user's constraint list is malformed."""
-    if not isinstance(constraints, list):
-        raise DnoError(f"{where}: `constraints` must be a list")
+    if not isinstance(constraints, list) or not constraints:
+        raise DnoError(f"{where}: `constraints` must be a non-empty list")
     for c in constraints:
         if not isinstance(c, dict) or c.get("type") not in CONSTRAINTS:
             raise DnoError(f"{where}: unknown constraint {c!r} (known types: {', '.join(sorted(CONSTRAINTS))})")
@@ -87,8 +77,28 @@ def check_constraints(constraints: object, where: str) -> None:
             raise DnoError(f"{where}: constraint {c['type']!r} needs field {e}") from None
 
 
-def score(record: dict, response: str) -> tuple[float, dict]:
-    if not response.strip():
-        return 0.0, {"held": []}
-    held = [bool(CONSTRAINTS[c["type"]][1](response.strip(), c)) for c in record["constraints"]]
-    return round(1.0 + 5.0 * sum(held) / len(held), 4), {"held": held}
+@register_task
+class Instructions(Task):
+    name = NAME
+    fields = ("constraints",)
+
+    def generate(self, rng: random.Random) -> dict:
+        topic = rng.choice(TOPICS)
+        kinds = [rng.choice(sorted(CONSTRAINTS))]
+        if rng.random() < 0.5:
+            second = rng.choice([k for k in sorted(CONSTRAINTS)
+                                 if k != kinds[0] and frozenset((k, kinds[0])) not in _CLASHES])
+            kinds.append(second)
+        constraints = [_draw_constraint(k, rng, topic) for k in kinds]
+        text = " ".join([rng.choice(REQUESTS).format(t=topic)] + [describe(c) for c in constraints])
+        return {"task": NAME, "prompt": text, "constraints": constraints}
+
+    def check(self, record: dict, where: str) -> None:
+        super().check(record, where)
+        check_constraints(record["constraints"], where)
+
+    def score(self, record: dict, response: str) -> tuple[float, dict]:
+        if not response.strip():
+            return 0.0, {"held": []}
+        held = [bool(CONSTRAINTS[c["type"]][1](response.strip(), c)) for c in record["constraints"]]
+        return round(1.0 + 5.0 * sum(held) / len(held), 4), {"held": held}

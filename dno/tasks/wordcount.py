@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import random
 
+from dno.errors import DnoError
+from dno.tasks.base import Task, register_task
+
 NAME = "wordcount"
 TOPICS = ["the sea", "a dog", "tea", "stars", "a city", "rain", "a book", "spring", "a song", "a tree",
           "a bridge", "clouds", "a lamp", "autumn", "a boat", "cheese", "a clock", "the wind", "a map", "honey"]
 
 
-def generate(rng: random.Random) -> dict:
-    n = rng.randint(3, 10)
-    return {"task": NAME, "prompt": f"Write about {rng.choice(TOPICS)} in exactly {n} words.", "n": n}
+@register_task
+class WordCount(Task):
+    name = NAME
+    fields = ("n",)
 
+    def generate(self, rng: random.Random) -> dict:
+        n = rng.randint(3, 10)
+        return {"task": NAME, "prompt": f"Write about {rng.choice(TOPICS)} in exactly {n} words.", "n": n}
 
-def score(record: dict, response: str) -> tuple[float, dict]:
-    words = len(response.split())
-    return float(max(0, 6 - abs(words - record["n"]))), {"words": words}
+    def check(self, record: dict, where: str) -> None:
+        super().check(record, where)
+        if isinstance(record["n"], bool) or not isinstance(record["n"], int) or record["n"] < 1:
+            raise DnoError(f"{where}: the wordcount oracle needs a positive integer `n`, got {record['n']!r}")
+
+    def score(self, record: dict, response: str) -> tuple[float, dict]:
+        words = len(response.split())
+        return float(max(0, 6 - abs(words - record["n"]))), {"words": words}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dno.models import load_tokenizer, render_prompt
-from dno.sampling import Generation, _decode
+from dno.generation.hf import Generation, _decode
 
 _MOD = 2**31 - 1
 

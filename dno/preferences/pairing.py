@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from dno.judges.base import compare_from_scores, mean_win_rates
+
 
 @dataclass(frozen=True)
 class PairRules:
@@ -42,15 +44,7 @@ def win_rate_estimates(scores: Sequence[float]) -> list[float]:
     P comes from pointwise scores (1 if higher, ½ if equal, 0 if lower); NaN candidates get NaN and are
     left out of the others' means.
     """
-    valid = [i for i, s in enumerate(scores) if not math.isnan(s)]
-    out = []
-    for i, s in enumerate(scores):
-        others = [scores[j] for j in valid if j != i]
-        if math.isnan(s) or not others:
-            out.append(math.nan)
-        else:
-            out.append(sum(1.0 if s > o else 0.5 if s == o else 0.0 for o in others) / len(others))
-    return out
+    return mean_win_rates([[compare_from_scores(a, b) for b in scores] for a in scores])
 
 
 def soft_target(r1: float, r2: float) -> float:

@@ -1,20 +1,16 @@
-"""One DNO training step per iteration: π_t → π_{t+1} on this iteration's pairs.
+"""Σ log π(response | prompt) of tokenized pairs: the only numbers the preference losses need.
 
-The reference is π_t itself, so its log-probabilities are computed once, with the very model about to
-be trained, before the first update: no second model in memory and no reference forward per step.
+Plain models compute only the response positions' logits, and run each pair's shared prompt once
+(`packed_pair_logps`); wrapped models (DDP, DeepSpeed, FSDP, peft) go through their own forward.
 """
 
 from __future__ import annotations
 
-import math
-import random
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
-from dno import faults
-from dno.losses import dno_loss, implicit_rewards, sft_loss, sppo_loss
 from dno.models import render_prompt
 
 
@@ -32,7 +28,7 @@ def encode(tokenizer, messages: list[dict], response: str, finished: bool) -> En
     return Encoded(prompt_ids + resp_ids + tail, len(prompt_ids))
 
 
-def _collate(seqs: Sequence[Encoded], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def collate(seqs: Sequence[Encoded], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     width = max(len(s.ids) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     attn = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -50,20 +46,24 @@ _PLAIN_HEAD = {"llama", "mistral", "qwen2", "qwen3"}
 
 
 def _plain_head(model):
-    """The vocabulary projection, when logits are exactly `head(base_model(...).last_hidden_state)`; else None."""
-    if getattr(model.config, "model_type", None) in _PLAIN_HEAD and model.base_model is not model:
+    """The vocabulary projection, when logits are exactly `head(base_model(...).last_hidden_state)`; else None
+    (also for wrapped models, which must go through their own forward)."""
+    from transformers import PreTrainedModel
+
+    if (isinstance(model, PreTrainedModel) and getattr(model.config, "model_type", None) in _PLAIN_HEAD
+            and model.base_model is not model):
         return model.get_output_embeddings()
     return None
 
 
-def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int) -> torch.Tensor:
+def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int, device=None) -> torch.Tensor:
     """Σ log π(response tokens | prompt) per sequence, shape (B,).
 
     Only the positions that predict a response token go through the vocabulary projection: an (n, V)
     logit matrix for the n response tokens instead of (B, T, V) for every prompt and padding position,
     which saves the LM head's share of the forward and backward there and most of the step's memory.
     """
-    ids, attn, resp = _collate(seqs, pad_id, model.device)
+    ids, attn, resp = collate(seqs, pad_id, device if device is not None else model.device)
     mask = resp[:, 1:] > 0  # position t predicts token t + 1
     rows = mask.nonzero(as_tuple=True)[0]
     targets = ids[:, 1:][mask]  # (n,)
@@ -71,7 +71,7 @@ def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int) -> torch.Tensor:
     if head is not None:
         hidden = model.base_model(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
         logits = head(hidden[:, :-1][mask])  # (n, V)
-    else:  # any other causal LM: its own forward, logits only from the first response position on
+    else:  # any other causal LM, or a wrapped one: its own forward, logits only from the first response position on
         keep = ids.shape[1] - min(s.prompt_len for s in seqs) + 1
         logits = model(input_ids=ids, attention_mask=attn, use_cache=False, logits_to_keep=keep).logits
         logits = logits[:, :-1][mask[:, mask.shape[1] - logits.shape[1] + 1:]]
@@ -79,10 +79,10 @@ def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int) -> torch.Tensor:
     return torch.zeros(len(seqs), dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
 
 
-def _packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> bool:
+def packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> bool:
     """Shared-prompt packing needs the plain head, an attention that takes an arbitrary 4D mask (not
     flash-attention), and chosen and rejected that really share their prompt tokens."""
-    attn = getattr(model.config, "_attn_implementation", None)
+    attn = getattr(getattr(model, "config", None), "_attn_implementation", None)
     return (_plain_head(model) is not None and attn in ("sdpa", "eager")
             and all(c.prompt_len == r.prompt_len and c.ids[:c.prompt_len] == r.ids[:r.prompt_len]
                     for c, r in zip(chosen, rejected)))
@@ -134,108 +134,15 @@ def packed_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encod
     return out[:n], out[n:]
 
 
-def pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int):
+def pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int, device=None):
     """(chosen, rejected) log-probabilities of a batch of pairs in one forward: prompt-shared where the model
     allows it, else chosen and rejected as separate rows."""
-    if _packable(model, chosen, rejected):
+    if packable(model, chosen, rejected):
         return packed_pair_logps(model, chosen, rejected, pad_id)
-    return separate_pair_logps(model, chosen, rejected, pad_id)
+    return separate_pair_logps(model, chosen, rejected, pad_id, device)
 
 
-def separate_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int):
+def separate_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int, device=None):
     """Chosen and rejected as separate rows of one batch (each runs the prompt)."""
-    logps = sequence_logps(model, list(chosen) + list(rejected), pad_id)
+    logps = sequence_logps(model, list(chosen) + list(rejected), pad_id, device)
     return logps[:len(chosen)], logps[len(chosen):]
-
-
-
-@dataclass
-class PairBatchItem:
-    chosen: Encoded
-    rejected: Encoded
-    target: float = 1.0
-    """P(chosen ≻ rejected): 1 for DPO's hard labels, σ(r1 − r2) for DNO's soft labels."""
-    chosen_rate: float = 1.0
-    rejected_rate: float = 0.0
-    """r_t estimates (win rate against the policy's own samples), for the SPPO loss."""
-
-
-LOSSES = ("dpo", "dno", "sppo", "sft")
-
-
-def batch_loss(kind: str, items: Sequence[PairBatchItem], pc, pr, rc, rr, beta: float) -> torch.Tensor:
-    """Per-pair losses of one batch (see dno.losses); `dpo` and `dno` differ only in the pairs' targets."""
-    dev = pc.device
-    if kind in ("dpo", "dno"):
-        return dno_loss(pc, pr, rc, rr, torch.tensor([i.target for i in items], device=dev), beta)
-    if kind == "sppo":
-        return sppo_loss(pc, pr, rc, rr, [i.chosen_rate for i in items], [i.rejected_rate for i in items], beta)
-    if kind == "sft":
-        return sft_loss(pc, [len(i.chosen.ids) - i.chosen.prompt_len for i in items])
-    raise ValueError(f"unknown loss {kind!r} (known: {', '.join(LOSSES)})")
-
-
-def train(model, tokenizer, items: Sequence[PairBatchItem], *, beta: float, lr: float, epochs: int,
-          batch_size: int, max_grad_norm: float, weight_decay: float, seed: int, loss: str = "dpo",
-          ref_model=None, progress=None, on_step=None) -> list[dict]:
-    """Train `model` in place; returns one metrics dict per optimizer step.
-
-    The reference log-probabilities come from `ref_model` if given (a fixed reference, e.g. π_0 for
-    iterative DPO), else from `model` itself before its first update (DNO: the reference is π_t).
-    """
-    if not items:
-        return []
-    loss_kind = loss
-    pad = tokenizer.pad_token_id
-    order = list(range(len(items)))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-    ref = ref_model if ref_model is not None else model
-    ref.eval()
-    ref_c = torch.empty(len(items))
-    ref_r = torch.empty(len(items))
-    with torch.no_grad():
-        for idx in batches:
-            c, r = pair_logps(ref, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
-            ref_c[idx], ref_r[idx] = c.cpu(), r.cpu()
-
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    rng = random.Random(seed)
-    history = []
-    step = 0
-    for epoch in range(epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            pc, pr = pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad)
-            rc, rr = ref_c[idx].to(pc.device), ref_r[idx].to(pc.device)
-            loss = batch_loss(loss_kind, [items[i] for i in idx], pc, pr, rc, rr, beta).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-            opt.step()
-            step += 1
-            with torch.no_grad():
-                cr, rj = implicit_rewards(pc, pr, rc, rr, beta)
-                metrics = {"step": step, "epoch": epoch, "loss": loss.item(),
-                           "reward_margin": (cr - rj).mean().item(),
-                           "reward_accuracy": (cr > rj).float().mean().item(),
-                           "grad_norm": float(grad_norm)}
-            record_step(metrics, history, progress, on_step)
-            faults.point("step")
-    model.eval()
-    return history
-
-
-def record_step(metrics: dict, history: list, progress=None, on_step=None) -> None:
-    """Stop on a non-finite loss, keep the step's metrics, and report them to the tracker and progress bar."""
-    if not math.isfinite(metrics["loss"]):
-        raise FloatingPointError(f"training loss became {metrics['loss']} at step {metrics['step']}")
-    history.append(metrics)
-    if on_step is not None:
-        on_step(metrics)
-    if progress is not None:
-        progress.update(1)
-        progress.set_postfix(loss=f"{metrics['loss']:.3f}", margin=f"{metrics['reward_margin']:.3f}")

@@ -21,17 +21,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import statistics
 from pathlib import Path
 
 from dno import config as config_mod
-from dno import io, stages
+from dno import io
+from dno.analysis.compare import judge_against_baseline
+from dno.analysis.tables import interval, num, pct, table
 from dno.config import JudgeConfig, load_config
 from dno.errors import DnoError
-from dno.evaluation import summarize
-from dno.judges import build_judge, compare_from_scores, score_all
-from dno.rundir import RunDir
+from dno.judges import build_judge
+from dno.run.rundir import RunDir
+from dno.stages.common import bar, greedy
+from dno.stages.prepare import BASELINE_FILES
 
 
 def open_run(root: str | Path) -> RunDir:
@@ -52,20 +53,10 @@ def judge_config(run: RunDir, judge_type: str | None, overrides: list[str]) -> J
     if judge_type is not None and judge_type != data.get("type"):
         data = dataclasses.asdict(JudgeConfig(type=judge_type))
     for text in overrides:
-        keys, value = config_mod.parse_override(text)
-        if keys[0] == "judge":
-            keys = keys[1:]
-        if not keys:
+        if not text.strip().startswith("judge."):
             raise DnoError(f"command line: `{text}`: expected judge.KEY=VALUE")
-        node = data
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
-    jcfg = config_mod._build(JudgeConfig, data, "judge.", "command line")
-    check = getattr(config_mod, "_check_judge", None)  # what the judge needs (model, URL, template), if defined
-    if check is not None:
-        check(jcfg, "judge", "command line")
-    return jcfg
+    data = config_mod.apply_overrides({"judge": data}, overrides)["judge"]
+    return config_mod.build(JudgeConfig, data, "judge.", "command line")
 
 
 def judge_key(jcfg: JudgeConfig) -> str:
@@ -87,15 +78,14 @@ def _prompts(run: RunDir, split: str) -> list[dict]:
 def policy_responses(run: RunDir, t: int, prompts: list[dict], split: str) -> list[dict]:
     """π_t's greedy answers on `prompts`: the run's own when it has them, else generated once and cached."""
     stage_dir = "eval" if split == "test" else split  # the run's own eval/val stage outputs
-    own = (run.baseline_dir / getattr(stages, "BASELINE_FILES", {"test": "responses.jsonl"}).get(split, "-")
-           if t == 0 else run.iter_dir(t) / stage_dir / "responses.jsonl")
+    own = (run.baseline_dir / BASELINE_FILES[split] if t == 0 else run.iter_dir(t) / stage_dir / "responses.jsonl")
     if own.is_file():
         return io.read_jsonl(own)
     cached = run.root / "evals" / f"responses_{split}" / f"iter_{t}.jsonl"
     if not cached.is_file():
         if t > 0 and not (run.iter_dir(t) / "policy" / "config.json").is_file():
             raise DnoError(f"{run.iter_dir(t) / 'policy'}: iteration {t} is not trained yet")
-        io.write_jsonl(cached, stages._greedy(run, t, prompts, f"iter {t} {split} responses"))
+        io.write_jsonl(cached, greedy(run, t, prompts, f"iter {t} {split} responses"))
     return io.read_jsonl(cached)
 
 
@@ -140,61 +130,31 @@ def resolve_baseline(run: RunDir, spec: str, prompts: list[dict], split: str, ou
         if same_prompts and theirs.is_file():
             rows = io.read_jsonl(theirs)
         else:  # decode their policy on our prompts with our decoding settings; nothing is written into their run
-            rows = stages._greedy(RunDir(other.root, dataclasses.replace(other.cfg, eval=run.cfg.eval)), t, prompts,
+            rows = greedy(RunDir(other.root, dataclasses.replace(other.cfg, eval=run.cfg.eval)), t, prompts,
                                   f"baseline {desc} responses")
         io.write_jsonl(cached, rows)
     return Baseline(key, desc, io.read_jsonl(cached))
-
-
-def _align(rows: list[dict], prompts: list[dict], where: str) -> list[dict]:
-    by_id = {r["id"]: r for r in rows}
-    missing = [p["id"] for p in prompts if p["id"] not in by_id]
-    if missing:
-        raise DnoError(f"{where}: no response for prompt {missing[0]!r} ({len(missing)} of {len(prompts)} missing)")
-    return [by_id[p["id"]] for p in prompts]
 
 
 def evaluate_iteration(run: RunDir, t: int, prompts: list[dict], base: Baseline, judge, split: str, out: Path) -> dict:
     mpath = out / "metrics.json"
     if mpath.is_file():
         return io.read_json(mpath)
-    policy = _align(policy_responses(run, t, prompts, split), prompts, f"iteration {t} responses")
-    baseline = _align(base.rows, prompts, f"baseline ({base.description})")
-    before = judge.usage() if hasattr(judge, "usage") else {}
-    with stages._bar(len(prompts), f"iter {t} vs {base.key} ({judge.name})") as bar:
-        results = score_all(judge, prompts, [[a["response"], b["response"]] for a, b in zip(policy, baseline)], bar)
-    if hasattr(judge, "usage"):  # LLM/API judges: requests, tokens and cost of this iteration's judging
-        after = judge.usage()
-        io.write_json(out / "judge_usage.json", {
-            k: (v - before.get(k, 0) if isinstance(v, (int, float)) and not isinstance(v, bool)
-                and isinstance(before.get(k, 0), (int, float)) else v) for k, v in after.items()})
-    outcomes = [compare_from_scores(r.scores[0], r.scores[1]) for r in results]
-    plen = [len(r["response"]) for r in policy]
-    blen = [len(r["response"]) for r in baseline]
-    io.write_jsonl(out / "judgments.jsonl", [
-        {"id": p["id"], "task": p.get("task", "user"), "scores": r.scores, "outcome": o, "policy_length": a,
-         "baseline_length": b, "info": r.info, "judge": judge.name}
-        for p, r, o, a, b in zip(prompts, results, outcomes, plen, blen)])
-    m = summarize(outcomes, plen, blen, [p.get("task", "user") for p in prompts], resamples=run.cfg.eval.bootstrap)
-    ps = [r.scores[0] for r in results if not math.isnan(r.scores[0])]
-    bs = [r.scores[1] for r in results if not math.isnan(r.scores[1])]
-    m.update(iteration=t, baseline=base.key, baseline_description=base.description, judge=judge.name, split=split,
-             mean_score=statistics.fmean(ps) if ps else math.nan,
-             baseline_mean_score=statistics.fmean(bs) if bs else math.nan)
+    with bar(len(prompts), f"iter {t} vs {base.key} ({judge.name})") as progress:
+        m = judge_against_baseline(judge, prompts, policy_responses(run, t, prompts, split), base.rows, out,
+                                   resamples=run.cfg.eval.bootstrap, progress=progress)
+    m.update(iteration=t, baseline=base.key, baseline_description=base.description, split=split)
     io.write_json(mpath, m)
     return m
 
 
 def summary_table(results: dict[int, dict], title: str) -> str:
-    lines = [f"# {title}", "",
-             "| iter | win rate % | 95% CI | LC win rate % | 95% CI | W / T / L | failures | mean length | baseline length |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for t, m in sorted(results.items()):
-        lines.append(f"| {t} | {100 * m['win_rate']:.1f} | {100 * m['ci_low']:.1f}–{100 * m['ci_high']:.1f} | "
-                     f"{100 * m['lc_win_rate']:.1f} | {100 * m['lc_ci_low']:.1f}–{100 * m['lc_ci_high']:.1f} | "
-                     f"{m['wins']} / {m['ties']} / {m['losses']} | {m['failures']} | {m['mean_length']:.0f} | "
-                     f"{m['baseline_mean_length']:.0f} |")
-    return "\n".join(lines) + "\n"
+    head = ["iter", "win rate %", "95% CI", "LC win rate %", "95% CI", "W / T / L", "failures", "mean length",
+            "baseline length"]
+    rows = [[str(t), pct(m["win_rate"]), interval(m), pct(m["lc_win_rate"]), interval(m, "lc_ci_low", "lc_ci_high"),
+             f"{m['wins']} / {m['ties']} / {m['losses']}", str(m["failures"]), num(m["mean_length"]),
+             num(m["baseline_mean_length"])] for t, m in sorted(results.items())]
+    return f"# {title}\n\n" + table(head, rows)
 
 
 def parse_iterations(text: str | None, run: RunDir, include_zero: bool) -> list[int]:

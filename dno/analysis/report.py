@@ -21,7 +21,7 @@ import yaml
 
 from dno import io
 from dno.errors import DnoError
-from dno.evaluation import summarize
+from dno.analysis.tables import num, pct, table
 
 PLOTS = ("winrate.png", "length.png", "pairs.png", "margins.png", "training.png")
 PAIR_TYPES = ("teacher>student", "student>teacher", "student>student")
@@ -115,26 +115,6 @@ def _judgment_stats(path: Path) -> dict:
     return dict(acc)
 
 
-def _stage_eval(root: Path, t: int, cfg: dict) -> dict | None:
-    """Metrics of iteration t's own eval stage; recomputed from its files when metrics.json predates a statistic."""
-    d = root / f"iter_{t}" / "eval"
-    mpath = d / "metrics.json"
-    if not mpath.is_file():
-        return None
-    m = io.read_json(mpath)
-    if "lc_win_rate" in m and "by_task" in m:
-        return m
-    prompts = io.read_jsonl(root / "test_prompts.jsonl")
-    policy = io.read_jsonl(d / "responses.jsonl")
-    base = io.read_jsonl(root / "baseline" / "responses.jsonl")
-    judg = io.read_jsonl(d / "judgments.jsonl")
-    fresh = summarize([float("nan") if j["outcome"] is None else float(j["outcome"]) for j in judg],
-                      [len(r["response"]) for r in policy], [len(r["response"]) for r in base],
-                      [p.get("task", "user") for p in prompts],
-                      resamples=int((cfg.get("eval") or {}).get("bootstrap", 2000)))
-    return {**m, **fresh}
-
-
 def load_run(root: str | Path, eval_key: str | None = None, label: str | None = None) -> RunData:
     root = Path(root)
     cfg_path = root / "config.yaml"
@@ -155,7 +135,8 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
     for t in sorted(its):
         d = root / f"iter_{t}"
         if eval_key is None:
-            m = _stage_eval(root, t, cfg)
+            mpath = d / "eval" / "metrics.json"
+            m = io.read_json(mpath) if mpath.is_file() else None
         else:
             mpath = root / "evals" / eval_key / f"iter_{t}" / "metrics.json"
             m = io.read_json(mpath) if mpath.is_file() else None
@@ -183,22 +164,8 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
 
 # ---- formatting helpers -----------------------------------------------------------------------------
 
-def _pct(x) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
-
-
 def _ci(m: dict, lo: str, hi: str) -> str:
-    return f"[{_pct(m.get(lo))}, {_pct(m.get(hi))}]"
-
-
-def _num(x, fmt: str = ".0f") -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return f"[{pct(m.get(lo))}, {pct(m.get(hi))}]"
 
 
 def _labels(roots: list[Path]) -> list[str]:
@@ -222,17 +189,17 @@ def warnings(run: RunData) -> list[str]:
                        f"baseline's ({m['mean_length']:.0f} vs {m['baseline_mean_length']:.0f} chars).")
         wr, lc = m.get("win_rate", math.nan), m.get("lc_win_rate", math.nan)
         if wr == wr and lc == lc and wr - lc >= LENGTH_GAIN_WARN:
-            out.append(f"{run.label} iteration {t}: the win rate {_pct(wr)}% falls to {_pct(lc)}% at equal length: "
+            out.append(f"{run.label} iteration {t}: the win rate {pct(wr)}% falls to {pct(lc)}% at equal length: "
                        f"part of the gain is answer length.")
         ref = ref0["win_rate"] if ref0 else 0.5
         if m.get("ci_high", 1) < ref:
-            out.append(f"{run.label} iteration {t}: worse than iteration 0 overall (win rate {_pct(wr)}% "
-                       f"{_ci(m, 'ci_low', 'ci_high')}" + (f" vs {_pct(ref)}%" if ref0 else "") + ").")
+            out.append(f"{run.label} iteration {t}: worse than iteration 0 overall (win rate {pct(wr)}% "
+                       f"{_ci(m, 'ci_low', 'ci_high')}" + (f" vs {pct(ref)}%" if ref0 else "") + ").")
         for task, b in (m.get("by_task") or {}).items():
             ref = ((ref0.get("by_task") or {}).get(task) or {}).get("win_rate", 0.5) if ref0 else 0.5
             if b.get("ci_high", 1) < ref:
-                out.append(f"{run.label} iteration {t}: `{task}` got worse (win rate {_pct(b['win_rate'])}% "
-                           f"{_ci(b, 'ci_low', 'ci_high')} on {b['n']} prompts" + (f", iteration 0: {_pct(ref)}%" if ref0 else "") + ").")
+                out.append(f"{run.label} iteration {t}: `{task}` got worse (win rate {pct(b['win_rate'])}% "
+                           f"{_ci(b, 'ci_low', 'ci_high')} on {b['n']} prompts" + (f", iteration 0: {pct(ref)}%" if ref0 else "") + ").")
         if m.get("failures"):
             out.append(f"{run.label} iteration {t}: {m['failures']} of {m['n']} evaluation judgments failed "
                        f"and are left out.")
@@ -488,8 +455,8 @@ def render(runs: list[RunData]) -> str:
         if ts and 0 not in r.evals:
             m0 = r.evals[ts[0]]
             rows.append(([r.label] if multi else []) + [
-                "0", "50.0 (itself)", "–", "–", "–", "–", _num(m0["baseline_mean_length"]), "1.00",
-                _num(m0.get("baseline_mean_score"), ".2f"), "–"])
+                "0", "50.0 (itself)", "–", "–", "–", "–", num(m0["baseline_mean_length"]), "1.00",
+                num(m0.get("baseline_mean_score"), ".2f"), "–"])
         for t in r.iterations():
             m = r.evals.get(t)
             npairs = str(len(r.pairs[t])) if t in r.pairs else "–"
@@ -497,11 +464,11 @@ def render(runs: list[RunData]) -> str:
                 rows.append(([r.label] if multi else []) + [str(t), "(not evaluated)"] + ["–"] * 7 + [npairs])
                 continue
             rows.append(([r.label] if multi else []) + [
-                str(t), _pct(m["win_rate"]), _ci(m, "ci_low", "ci_high"), _pct(m.get("lc_win_rate")),
+                str(t), pct(m["win_rate"]), _ci(m, "ci_low", "ci_high"), pct(m.get("lc_win_rate")),
                 _ci(m, "lc_ci_low", "lc_ci_high"), f"{m['wins']} / {m['ties']} / {m['losses']}",
-                _num(m["mean_length"]), _num(m.get("length_ratio"), ".2f"),
-                _num(m.get("mean_score"), ".2f"), npairs])
-    L += [_table(head, rows), "![win rate per iteration](winrate.png)", ""]
+                num(m["mean_length"]), num(m.get("length_ratio"), ".2f"),
+                num(m.get("mean_score"), ".2f"), npairs])
+    L += [table(head, rows), "![win rate per iteration](winrate.png)", ""]
 
     warns = [w for r in runs for w in warnings(r)]
     L += ["## Things to check", ""]
@@ -516,9 +483,9 @@ def render(runs: list[RunData]) -> str:
         for t in sorted(r.evals):
             for task, b in (r.evals[t].get("by_task") or {}).items():
                 rows.append(([r.label] if multi else []) + [
-                    task, str(t), str(b["n"]), _pct(b["win_rate"]), _ci(b, "ci_low", "ci_high"),
-                    _num(b["mean_length"]), _num(b["baseline_mean_length"])])
-    L += [_table((["run"] if multi else []) + ["task", "iter", "prompts", "win rate %", "95% CI",
+                    task, str(t), str(b["n"]), pct(b["win_rate"]), _ci(b, "ci_low", "ci_high"),
+                    num(b["mean_length"]), num(b["baseline_mean_length"])])
+    L += [table((["run"] if multi else []) + ["task", "iter", "prompts", "win rate %", "95% CI",
                                                 "mean length", "baseline length"], rows) if rows else "(no evaluations)\n"]
 
     L += ["## Pairs", ""]
@@ -529,10 +496,10 @@ def render(runs: list[RunData]) -> str:
             c = Counter(p.get("type", "?") for p in ps)
             margins = [p["margin"] for p in ps if isinstance(p.get("margin"), (int, float))]
             rows.append(([r.label] if multi else []) + [str(t), str(len(ps))] + [str(c.get(k, 0)) for k in PAIR_TYPES]
-                        + [_num(statistics.fmean(margins), ".2f") if margins else "–",
-                           _num(statistics.fmean(len(p["chosen"]) for p in ps) if ps else None),
-                           _num(statistics.fmean(len(p["rejected"]) for p in ps) if ps else None)])
-    L += [_table((["run"] if multi else []) + ["iter", "pairs"] + list(PAIR_TYPES) +
+                        + [num(statistics.fmean(margins), ".2f") if margins else "–",
+                           num(statistics.fmean(len(p["chosen"]) for p in ps) if ps else None),
+                           num(statistics.fmean(len(p["rejected"]) for p in ps) if ps else None)])
+    L += [table((["run"] if multi else []) + ["iter", "pairs"] + list(PAIR_TYPES) +
                  ["mean margin", "chosen length", "rejected length"], rows) if rows else "(no pairs yet)\n",
           "A chosen answer much longer than the rejected one teaches length as much as quality.", "",
           "![pairs per iteration by type](pairs.png)", "", "![margin histogram](margins.png)", ""]
@@ -547,9 +514,9 @@ def render(runs: list[RunData]) -> str:
                 continue
             first, last = log[0], log[-1]
             rows.append(([r.label] if multi else []) + [
-                str(t), str(len(log)), _num(first.get("loss"), ".3f"), _num(last.get("loss"), ".3f"),
-                _num(last.get("reward_margin"), ".3f"), _num(last.get("reward_accuracy"), ".2f")])
-    L += [_table((["run"] if multi else []) + ["iter", "steps", "first loss", "last loss",
+                str(t), str(len(log)), num(first.get("loss"), ".3f"), num(last.get("loss"), ".3f"),
+                num(last.get("reward_margin"), ".3f"), num(last.get("reward_accuracy"), ".2f")])
+    L += [table((["run"] if multi else []) + ["iter", "steps", "first loss", "last loss",
                                                 "last reward margin", "last reward accuracy"], rows)
           if rows else "(no training yet)\n", "![training curves](training.png)", ""]
 
@@ -563,10 +530,10 @@ def render(runs: list[RunData]) -> str:
                     str(t), "pairing" if stage == "train" else "evaluation",
                     r.train_judge if stage == "train" else r.eval_judge,
                     str(s.get("candidates", 0)), str(s.get("failed", 0)),
-                    _num(s.get("prompt_tokens")) if "prompt_tokens" in s else "–",
-                    _num(s.get("completion_tokens")) if "completion_tokens" in s else "–",
-                    f"{s['cost_usd']:.2f}" if "cost_usd" in s else "–", _num(secs, ".0f")])
-    L += [_table((["run"] if multi else []) + ["iter", "judging for", "judge", "answers scored", "failed",
+                    num(s.get("prompt_tokens")) if "prompt_tokens" in s else "–",
+                    num(s.get("completion_tokens")) if "completion_tokens" in s else "–",
+                    f"{s['cost_usd']:.2f}" if "cost_usd" in s else "–", num(secs, ".0f")])
+    L += [table((["run"] if multi else []) + ["iter", "judging for", "judge", "answers scored", "failed",
                                                 "prompt tokens", "completion tokens", "cost $", "stage s"], rows)
           if rows else "(nothing judged yet)\n",
           "Failed judgments are NaN: left out of pairing and of win rates, never counted as ties. "
@@ -587,23 +554,23 @@ def render(runs: list[RunData]) -> str:
             if not same:
                 L.append(f"- ⚠ {w.label} and {strong[0].label} differ in starting model or data: PGR compares unlike things.")
             for row in pgr(w, strong[0]):
-                rows.append([w.label, str(row["iteration"]), _pct(row["weak_win_rate"]), _pct(row["strong_win_rate"]),
-                             _num(row["pgr_win_rate"], ".2f"), _num(row.get("start_score"), ".2f"),
-                             _num(row.get("weak_score"), ".2f"), _num(row.get("strong_score"), ".2f"),
-                             _num(row.get("pgr_score"), ".2f")])
-        L += [_table(["weak-judge run", "iter", "weak win rate %", "oracle-run win rate %", "PGR (win rate)",
+                rows.append([w.label, str(row["iteration"]), pct(row["weak_win_rate"]), pct(row["strong_win_rate"]),
+                             num(row["pgr_win_rate"], ".2f"), num(row.get("start_score"), ".2f"),
+                             num(row.get("weak_score"), ".2f"), num(row.get("strong_score"), ".2f"),
+                             num(row.get("pgr_score"), ".2f")])
+        L += [table(["weak-judge run", "iter", "weak win rate %", "oracle-run win rate %", "PGR (win rate)",
                       "start score", "weak score", "oracle-run score", "PGR (score)"], rows), ""]
 
     rows = []
     for r in runs:
         for t in sorted(r.timings):
             tm = r.timings[t]
-            rows.append(([r.label] if multi else []) + [str(t)] + [_num(tm.get(s), ".0f") for s in
+            rows.append(([r.label] if multi else []) + [str(t)] + [num(tm.get(s), ".0f") for s in
                                                                    ("sample", "judge", "pair", "train", "eval")]
-                        + [_num(sum(v for v in tm.values() if isinstance(v, (int, float))), ".0f")])
+                        + [num(sum(v for v in tm.values() if isinstance(v, (int, float))), ".0f")])
     if rows:
         L += ["## Time per stage (seconds)", "",
-              _table((["run"] if multi else []) + ["iter", "sample", "judge", "pair", "train", "eval", "total"], rows)]
+              table((["run"] if multi else []) + ["iter", "sample", "judge", "pair", "train", "eval", "total"], rows)]
     return "\n".join(L)
 
 

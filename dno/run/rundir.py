@@ -30,9 +30,8 @@ from dno import io, models
 from dno.config import Config
 from dno.errors import DnoError
 
-# Settings that may change between invocations of one run without invalidating what it holds.
-RESUME_SAFE = {"iterations", "threads", "train.report_to"} | {
-    f"{judge}.{k}" for judge in ("judge", "eval.judge") for k in ("concurrency", "timeout_s", "max_retries", "backoff_s")}
+GROWABLE = {"iterations"}
+"""Besides the launch settings (dno.config.launch_keys): raising `iterations` continues a finished run."""
 
 
 def check_files(root: Path) -> None:
@@ -67,8 +66,8 @@ class RunDir:
                 raise DnoError(f"{saved}: corrupt config; this run directory cannot be resumed") from None
             # A setting added to dno after the run began counts as its default there.
             old = {**config_mod.flatten(config_mod.to_dict(Config())), **config_mod.flatten(old)}
-            new = config_mod.flatten(config_mod.to_dict(cfg))
-            changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and k not in RESUME_SAFE]
+            safe = config_mod.launch_keys() | GROWABLE
+            changed = [k for k in config_mod.diff(old, config_mod.to_dict(cfg)) if k not in safe]
             if changed:
                 raise DnoError(
                     f"{root}: this run directory was made with a different config (differs in: "

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Sequence
 
 from dno import models
-from dno.sampling import Generation, HFSampler
+from dno.generation.hf import Generation, HFSampler
 
 
 def teacher_responses(cfg, prompts: Sequence[dict], *, max_new_tokens: int, batch_size: int, dtype: str,

@@ -9,7 +9,9 @@ import time
 import torch
 
 from dno import faults, io, stages
-from dno.rundir import RunDir
+from dno.analysis.tables import DASH, interval, num, pct, table
+from dno.errors import DnoError
+from dno.run.rundir import RunDir
 
 
 def log(msg: str) -> None:
@@ -25,65 +27,9 @@ def parse_stop(stop_after: str | None) -> tuple[int, str] | None:
     if not stop_after:
         return None
     it, _, stage = stop_after.partition(":")
-    from dno.errors import DnoError
-
     if not it.isdigit() or stage not in stages.STAGES:
         raise DnoError(f"--stop-after: expected ITER:STAGE with STAGE one of {', '.join(stages.STAGES)}, got {stop_after!r}")
     return int(it), stage
-
-
-def _check_api(prefix: str, base_url: str, key_env: str, timeout_s: float) -> None:
-    """An API judge or teacher: its key variable is set and its server accepts a TCP connection."""
-    import socket
-    from urllib.parse import urlsplit
-
-    from dno.errors import DnoError
-
-    if key_env and not os.environ.get(key_env):
-        raise DnoError(f"config: `{prefix}.api_key_env`: environment variable {key_env} is not set "
-                       "(export it; the key itself never goes in a config file)")
-    url = urlsplit(base_url)
-    try:
-        port = url.port or (443 if url.scheme == "https" else 80)
-    except ValueError:
-        port = None
-    if url.scheme not in ("http", "https") or not url.hostname or port is None:
-        raise DnoError(f"config: `{prefix}.base_url` {base_url!r} is not an http(s) URL")
-    try:
-        socket.create_connection((url.hostname, port), timeout=min(timeout_s, 10.0)).close()
-    except OSError as e:
-        raise DnoError(f"config: `{prefix}.base_url` {base_url}: cannot reach the server "
-                       f"({e.strerror or type(e).__name__})") from None
-
-
-def preflight(cfg) -> None:
-    """What a run needs that can be checked in seconds, checked before the run directory is touched:
-    the models resolve, the prompts load and split, the judges are usable (key set, server reachable,
-    function importable). A bad input is then one DnoError and the run directory stays as it was."""
-    from dno import models
-    from dno.errors import DnoError
-    from dno.tasks import TASKS, make_splits
-
-    models.check(cfg.policy.model, "policy.model")
-    if cfg.teacher.model.startswith("api:"):
-        _check_api("teacher", cfg.teacher.base_url, cfg.teacher.api_key_env, 10.0)
-    elif cfg.teacher.model:
-        models.check(cfg.teacher.model, "teacher.model")
-    splits = make_splits(cfg.data, cfg.iterations)
-    for prefix, j in (("judge", cfg.judge), ("eval.judge", cfg.eval.judge)):
-        if j.type == "api":
-            _check_api(prefix, j.base_url, j.api_key_env, j.timeout_s)
-        elif j.type == "llm":
-            models.check(j.model or models.SMOLLM2, f"{prefix}.model")
-        elif j.type == "callable":
-            from dno.judges.callable import load_function
-
-            load_function(j.function, f"{prefix}.function")
-        elif j.type == "oracle":
-            bad = next((r for recs in splits.values() for r in recs if r.get("task") not in TASKS), None)
-            if bad is not None:
-                raise DnoError(f"{cfg.data.source}: prompt {bad['id']!r} has no `answer` or `constraints` for "
-                               f"the oracle judge (`{prefix}.type` oracle); add them or use an llm/api judge")
 
 
 def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
@@ -138,7 +84,7 @@ def remove_stale_temporaries(run: RunDir) -> None:
 
 def write_run_report(run: RunDir) -> None:
     """report.md and the plots in the run directory. A failure here never fails a finished run."""
-    from dno.report import write_report
+    from dno.analysis.report import write_report
 
     try:
         path = write_report([run.root], run.root)
@@ -160,24 +106,21 @@ def _stage_note(run: RunDir, t: int, stage: str) -> str:
 
 
 def summary_table(run: RunDir) -> str:
-    head = ("| iter | win rate vs iter 0 | 95% CI | val win rate | mean score | pairs | mean length (chars) | "
-            + " | ".join(f"{s} s" for s in stages.STAGES) + " |")
-    lines = [f"# {run.root.name}: win rate per iteration", "", head, "|" + "---|" * (7 + len(stages.STAGES))]
-    first = None
+    """summary.md: win rate per iteration against π_0, with the seconds each stage took."""
+    head = ["iter", "win rate vs iter 0", "95% CI", "val win rate", "mean score", "pairs", "mean length (chars)"]
+    head += [f"{s} s" for s in stages.STAGES]
+    rows = []
     for t in range(1, run.cfg.iterations + 1):
         path = run.iter_dir(t) / "eval" / "metrics.json"
         if not path.is_file():
             continue
         m = io.read_json(path)
-        if first is None:
-            first = m
-            lines.append(f"| 0 | 50.0 (itself) | – | 50.0 | {m['baseline_mean_score']:.2f} | – | "
-                         f"{m['baseline_mean_length']:.0f} | " + " | ".join("–" for _ in stages.STAGES) + " |")
+        if not rows:
+            rows.append(["0", "50.0 (itself)", DASH, "50.0", num(m["baseline_mean_score"], ".2f"), DASH,
+                         num(m["baseline_mean_length"])] + [DASH] * len(stages.STAGES))
         times = run.timings(t)
         val = run.iter_dir(t) / "val" / "metrics.json"
-        val_rate = f"{100 * io.read_json(val)['win_rate']:.1f}" if val.is_file() else "–"
-        lines.append(
-            f"| {t} | {100 * m['win_rate']:.1f} | {100 * m['ci_low']:.1f}–{100 * m['ci_high']:.1f} | {val_rate} | "
-            f"{m['mean_score']:.2f} | {sum(stages.pair_counts(run, t).values())} | {m['mean_length']:.0f} | "
-            + " | ".join(f"{times[s]:.0f}" if s in times else "–" for s in stages.STAGES) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([str(t), pct(m["win_rate"]), interval(m), pct(io.read_json(val)["win_rate"]) if val.is_file() else DASH,
+                     num(m["mean_score"], ".2f"), str(sum(stages.pair_counts(run, t).values())), num(m["mean_length"])]
+                    + [num(times.get(s)) for s in stages.STAGES])
+    return f"# {run.root.name}: win rate per iteration\n\n" + table(head, rows)

@@ -34,7 +34,7 @@ from dno.judges.oracle import OracleJudge
 def default_candidates(cfg, n_prompts: int, seed: int = 4321) -> tuple[list[dict], list[list[str]]]:
     """K samples per prompt from the config's starting policy on fresh synthetic prompts."""
     from dno import models
-    from dno.sampling import HFSampler
+    from dno.generation.hf import HFSampler
     from dno.tasks import _finish, synthetic_pool
 
     pool = [_finish(dict(r), f"agree-{i:04d}") for i, r in enumerate(synthetic_pool(n_prompts, cfg.data.tasks, seed))]
@@ -65,22 +65,11 @@ def oracle_pairs(prompts, cands, max_pairs: int, seed: int = 0) -> list[tuple[di
     return out[:max_pairs]
 
 
-def _one_order(judge, prompt, first: str, second: str) -> float:
-    """P(first ≻ second) from one request with `first` shown first."""
-    if hasattr(judge, "_one_order") and getattr(judge, "mode", "") == "pairwise":
-        rec = judge._one_order(prompt, first, second)
-        return math.nan if rec["value"] is None else rec["value"]
-    if getattr(judge, "mode", "pointwise") == "pairwise" and hasattr(judge, "compare"):
-        return judge.compare(prompt, first, second)
-    s = judge.score(prompt, [first, second]).scores
-    return compare_from_scores(s[0], s[1])
-
-
 def measure(judge, pairs) -> dict:
     agree, consistent, first_pos, n_valid, n_fail, rows = 0.0, 0, 0, 0, 0, []
     for prompt, win, lose in pairs:
-        p1 = _one_order(judge, prompt, win, lose)  # P(win ≻ lose), oracle winner shown first
-        p2 = _one_order(judge, prompt, lose, win)  # P(lose ≻ win), oracle winner shown second
+        p1 = judge.compare_shown(prompt, win, lose)  # P(win ≻ lose), oracle winner shown first
+        p2 = judge.compare_shown(prompt, lose, win)  # P(lose ≻ win), oracle winner shown second
         rows.append({"id": prompt["id"], "p_winner_first": p1, "p_loser_first": p2})
         if math.isnan(p1) or math.isnan(p2):
             n_fail += 1
@@ -128,7 +117,7 @@ def injection_triples(n: int, seed: int = 97) -> list[tuple[dict, str, str, str]
 def measure_injection(judge, triples) -> dict:
     """How often the judge prefers a wrong answer to the right one, with and without a note to the judge."""
     def prefers_wrong(prompt, right, wrong) -> float:
-        p1, p2 = _one_order(judge, prompt, wrong, right), _one_order(judge, prompt, right, wrong)
+        p1, p2 = judge.compare_shown(prompt, wrong, right), judge.compare_shown(prompt, right, wrong)
         if math.isnan(p1) or math.isnan(p2):
             return math.nan
         p = (p1 + 1 - p2) / 2

@@ -1,0 +1,29 @@
+"""The stages of one DNO iteration. Each reads its inputs from the run directory and writes its outputs
+there atomically, so any stage can be re-run alone (or in its own process) and a crashed run resumes
+where it stopped. `prepare` and `baseline` run once, before iteration 1."""
+
+from __future__ import annotations
+
+from dno.run.rundir import RunDir
+from dno.stages.evaluate import best_iteration, evaluate, validate
+from dno.stages.judge import judge
+from dno.stages.pair import pair, pair_counts
+from dno.stages.prepare import BASELINE_FILES, baseline, prepare
+from dno.stages.sample import sample
+from dno.stages.train import train
+
+STAGES = ("sample", "judge", "pair", "train", "eval", "val")
+RUNNERS = {"sample": sample, "judge": judge, "pair": pair, "train": train, "eval": evaluate, "val": validate}
+OUTPUTS = {"sample": "samples.jsonl", "judge": "judgments.jsonl", "pair": "pairs.jsonl",
+           "train": "policy/config.json", "eval": "eval/metrics.json", "val": "val/metrics.json"}
+"""The file whose presence marks a stage of an iteration complete (each is written last, atomically)."""
+
+
+def is_done(run: RunDir, t: int, stage: str) -> bool:
+    if stage == "val" and not run.cfg.data.val_prompts:
+        return True
+    return (run.iter_dir(t) / OUTPUTS[stage]).is_file()
+
+
+__all__ = ["BASELINE_FILES", "OUTPUTS", "RUNNERS", "STAGES", "baseline", "best_iteration", "is_done", "pair_counts",
+           "prepare"]

@@ -1,0 +1,34 @@
+"""Before iteration 1: the prompt slices, and π_0's answers that every iteration is compared to."""
+
+from __future__ import annotations
+
+from dno import io
+from dno.run.rundir import RunDir
+from dno.stages.common import greedy
+from dno.tasks import make_splits
+
+BASELINE_FILES = {"test": "responses.jsonl", "val": "val_responses.jsonl"}
+
+
+def prepare(run: RunDir) -> None:
+    """Fix the disjoint prompt slices: test (and validation) prompts, one training slice per iteration."""
+    cfg = run.cfg
+    if (run.root / "test_prompts.jsonl").is_file() and all(
+            (run.iter_dir(t) / "prompts.jsonl").is_file() for t in range(1, cfg.iterations + 1)):
+        return
+    splits = make_splits(cfg.data, cfg.iterations)
+    io.write_jsonl(run.root / "test_prompts.jsonl", splits["test"])
+    if splits["val"]:
+        io.write_jsonl(run.root / "val_prompts.jsonl", splits["val"])
+    for t in range(1, cfg.iterations + 1):
+        path = run.iter_dir(t) / "prompts.jsonl"
+        if not path.is_file():
+            io.write_jsonl(path, splits[f"train{t}"])
+
+
+def baseline(run: RunDir) -> None:
+    """The iteration-0 policy's greedy answers on the test (and validation) prompts."""
+    for split, name in BASELINE_FILES.items():
+        out, prompts_path = run.baseline_dir / name, run.root / f"{split}_prompts.jsonl"
+        if prompts_path.is_file() and not out.is_file():
+            io.write_jsonl(out, greedy(run, 0, io.read_jsonl(prompts_path), f"baseline responses ({split})"))

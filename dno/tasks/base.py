@@ -1,0 +1,62 @@
+"""The task interface and registry: a prompt generator and the oracle that checks its answers.
+
+A task is one module of this package with one registered class:
+
+    @register_task
+    class MyTask(Task):
+        name = "my_task"
+        fields = ("target",)                  # what a prompt record must carry for the oracle
+        def generate(self, rng): return {"prompt": "...", "target": ...}
+        def score(self, record, response): return 6.0, {"why": ...}     # 0-6, the rubric's scale
+"""
+
+from __future__ import annotations
+
+import random
+
+from dno.errors import DnoError
+from dno.registry import Registry
+
+
+class Task:
+    name: str = ""
+    fields: tuple[str, ...] = ()
+    """The record fields the oracle reads; a user's row with these fields is taken as this task."""
+
+    def generate(self, rng: random.Random) -> dict:
+        """A fresh prompt record: {"prompt": str, **fields}."""
+        raise NotImplementedError
+
+    def score(self, record: dict, response: str) -> tuple[float, dict]:
+        """The oracle: a 0-6 score for `response` and the checks behind it."""
+        raise NotImplementedError
+
+    def check(self, record: dict, where: str) -> None:
+        """Raise a DnoError naming `where` when the oracle could not score answers to `record`."""
+        missing = [f for f in self.fields if f not in record]
+        if missing:
+            raise DnoError(f"{where}: task {self.name!r} needs the field `{missing[0]}`")
+
+
+TASKS: Registry[Task] = Registry("task", "dno.tasks")
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: register one instance of the task under its `name`."""
+    TASKS.register(cls.name)(cls())
+    return cls
+
+
+def unscorable_reason(record: dict) -> str:
+    """Why the oracle cannot score a record: its task is unknown, or a field it needs is missing or wrong."""
+    name = record.get("task")
+    if name is not None and name not in TASKS:
+        return f"unknown task {name!r} (known: {', '.join(TASKS.names())})"
+    for _, task in TASKS.items():
+        if name in (None, task.name) and any(f in record for f in task.fields):
+            try:
+                task.check(record, "it")
+            except DnoError as e:
+                return str(e)
+    wanted = "; ".join(f"`{'`, `'.join(t.fields)}` for {n}" for n, t in TASKS.items() if t.fields)
+    return f"no field the oracle can check ({wanted})"

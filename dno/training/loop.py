@@ -1,0 +1,271 @@
+"""The one training loop, on Hugging Face `accelerate`: one CPU process, one GPU, DDP, DeepSpeed ZeRO-3 or FSDP.
+
+    dno run ...                                                     # one process
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m dno.cli train RUN --iter T
+
+- `batch_size` pairs per optimizer step, whatever the number of processes: each step's pairs are cut into
+  processes x `gradient_accumulation_steps` micro-batches, and every micro-batch's loss is scaled so that
+  the gradient is the mean over the step's pairs. (A micro-batch left empty by a short last step runs one
+  pair with weight 0, so every process takes part in every collective.)
+- One `random.Random(seed)` shuffle per epoch, AdamW, gradient clipping.
+- The reference log-probabilities are computed once, before the first update, with the very model about
+  to be trained (DNO's π_t) or with a given fixed reference (π_0), each process its share, then summed.
+- bf16: `mixed_precision: bf16` in the accelerate config (autocast over float32 weights).
+- `lora_r > 0`: peft LoRA adapters on every linear layer, merged into the weights before saving.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from dno import faults, io
+from dno.errors import DnoError
+from dno.training.logprobs import Encoded, pair_logps
+from dno.training.losses import PairBatch, implicit_rewards, loss_fn
+
+
+@dataclass
+class PairBatchItem:
+    chosen: Encoded
+    rejected: Encoded
+    target: float = 1.0
+    """P(chosen ≻ rejected): 1 for DPO's hard labels, σ(r1 − r2) for DNO's soft labels."""
+    chosen_rate: float = 1.0
+    rejected_rate: float = 0.0
+    """r_t estimates (win rate against the policy's own samples), for the SPPO loss."""
+
+
+def micro_batches(idx: Sequence[int], world: int, accum: int) -> list[list[int]]:
+    """One optimizer step's pairs cut into world x accum contiguous parts, as evenly as possible;
+    part `a * world + r` is process r's a-th micro-batch. Parts may be empty (fewer pairs than parts)."""
+    parts, m = world * accum, len(idx)
+    return [list(idx[j * m // parts:(j + 1) * m // parts]) for j in range(parts)]
+
+
+def check_batch(batch_size: int, world: int, accum: int) -> None:
+    if batch_size % (world * accum):
+        raise DnoError(f"train.batch_size={batch_size} must be a multiple of processes ({world}) x "
+                       f"train.gradient_accumulation_steps ({accum}) = {world * accum}: it is the pairs per optimizer step")
+
+
+def epoch_batches(n: int, batch_size: int, epochs: int, seed: int) -> list[tuple[int, list[int]]]:
+    """(epoch, pair indices) per optimizer step: one shuffle of the running order per epoch."""
+    order = list(range(n))
+    rng = random.Random(seed)
+    out = []
+    for epoch in range(epochs):
+        rng.shuffle(order)
+        out += [(epoch, order[s:s + batch_size]) for s in range(0, n, batch_size)]
+    return out
+
+
+def _logps(model, items, idx, pad_id, device):
+    return pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad_id, device)
+
+
+def reference_logps(acc, model, items, pad_id: int, batch_size: int, accum: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference log-probabilities of every pair: each process its micro-batches, summed across processes.
+    Every process runs the same number of forwards (an empty micro-batch runs a dummy pair)."""
+    world, rank = acc.num_processes, acc.process_index
+    ref_c = torch.zeros(len(items), device=acc.device)
+    ref_r = torch.zeros(len(items), device=acc.device)
+    model.eval()
+    with torch.no_grad():
+        for s in range(0, len(items), batch_size):
+            idx = list(range(s, min(s + batch_size, len(items))))
+            parts = micro_batches(idx, world, accum)
+            for a in range(accum):
+                part = parts[a * world + rank]
+                with acc.autocast():
+                    c, r = _logps(model, items, part or idx[:1], pad_id, acc.device)
+                if part:
+                    ref_c[part], ref_r[part] = c.float(), r.float()
+    return acc.reduce(ref_c, "sum").cpu(), acc.reduce(ref_r, "sum").cpu()
+
+
+def _batch(items, idx, pc, pr, rc, rr) -> PairBatch:
+    sel = [items[i] for i in idx]
+    return PairBatch(pc, pr, rc, rr, torch.tensor([i.target for i in sel], device=pc.device),
+                     [i.chosen_rate for i in sel], [i.rejected_rate for i in sel],
+                     [len(i.chosen.ids) - i.chosen.prompt_len for i in sel])
+
+
+def fit(acc, model, optimizer, items: Sequence[PairBatchItem], *, pad_id: int, beta: float, epochs: int,
+        batch_size: int, max_grad_norm: float, seed: int, loss: str = "dpo",
+        ref_logps: tuple[torch.Tensor, torch.Tensor] | None = None, progress=None, on_step=None) -> list[dict]:
+    """Train a model and optimizer prepared by `acc` in place; returns one metrics dict per optimizer step."""
+    if not items:
+        return []
+    world, rank, accum = acc.num_processes, acc.process_index, acc.gradient_accumulation_steps
+    check_batch(batch_size, world, accum)
+    compute_loss = loss_fn(loss)
+    if ref_logps is None:
+        ref_logps = reference_logps(acc, model, items, pad_id, batch_size, accum)
+    ref_c, ref_r = ref_logps
+    model.train()
+    history: list[dict] = []
+    for step, (epoch, idx) in enumerate(epoch_batches(len(items), batch_size, epochs, seed), 1):
+        parts, m = micro_batches(idx, world, accum), len(idx)
+        sums = torch.zeros(4, device=acc.device)  # loss, reward margin, reward accuracy (sums over pairs), pairs
+        grad_norm = None
+        for a in range(accum):
+            part = parts[a * world + rank]
+            use, weight = (part, 1.0) if part else (idx[:1], 0.0)
+            with acc.accumulate(model):
+                with acc.autocast():  # bf16 under `mixed_precision: bf16`
+                    pc, pr = _logps(model, items, use, pad_id, acc.device)
+                pc, pr = pc.float(), pr.float()
+                rc, rr = ref_c[use].to(pc.device), ref_r[use].to(pc.device)
+                per_pair = compute_loss(_batch(items, use, pc, pr, rc, rr), beta)
+                # the mean over this part, times its share of the step's m pairs, times what DDP's mean over
+                # processes and accumulation divides by: the gradient is the mean over the step's pairs
+                acc.backward(per_pair.mean() * (weight * world * accum * len(use) / m))
+                if acc.sync_gradients:
+                    grad_norm = acc.clip_grad_norm_(model.parameters(), max_grad_norm)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                cr, rj = implicit_rewards(pc, pr, rc, rr, beta)
+                sums += weight * torch.stack([per_pair.detach().float().sum(), (cr - rj).sum(),
+                                              (cr > rj).float().sum(), torch.tensor(float(len(use)), device=acc.device)])
+        sums = acc.reduce(sums, "sum")
+        metrics = {"step": step, "epoch": epoch, "loss": (sums[0] / sums[3]).item(),
+                   "reward_margin": (sums[1] / sums[3]).item(), "reward_accuracy": (sums[2] / sums[3]).item(),
+                   "grad_norm": float(grad_norm) if grad_norm is not None else math.nan}
+        _record_step(metrics, history, progress, on_step)
+        faults.point("step")
+    model.eval()
+    return history
+
+
+def _record_step(metrics: dict, history: list, progress=None, on_step=None) -> None:
+    """Stop on a non-finite loss, keep the step's metrics, and report them to the tracker and progress bar."""
+    if not math.isfinite(metrics["loss"]):
+        raise FloatingPointError(f"training loss became {metrics['loss']} at step {metrics['step']}")
+    history.append(metrics)
+    if on_step is not None:
+        on_step(metrics)
+    if progress is not None:
+        progress.update(1)
+        progress.set_postfix(loss=f"{metrics['loss']:.3f}", margin=f"{metrics['reward_margin']:.3f}")
+
+
+def add_lora(model, r: int, alpha: float = 0.0, dropout: float = 0.0):
+    """peft LoRA adapters of rank r on every linear layer but the output head (alpha 0 = 2r)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise DnoError("train.lora_r > 0 needs peft: pip install 'dno[peft]'") from None
+    lcfg = LoraConfig(r=r, lora_alpha=alpha or 2 * r, lora_dropout=dropout, target_modules="all-linear",
+                      task_type="CAUSAL_LM")
+    return get_peft_model(model, lcfg)
+
+
+def is_main_process() -> bool:
+    """True in a plain process and on the main process of `accelerate launch`."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def distributed_type(acc) -> str:
+    return str(getattr(acc.distributed_type, "value", acc.distributed_type)).upper()
+
+
+def _configure_deepspeed(acc, micro: int, accum: int, max_grad_norm: float) -> None:
+    """No dataloader is prepared, so DeepSpeed is told the micro-batch, accumulation and clipping here."""
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    ds = plugin.deepspeed_config
+    ds["train_micro_batch_size_per_gpu"] = micro
+    ds["gradient_accumulation_steps"] = accum
+    ds["train_batch_size"] = micro * accum * acc.num_processes
+    ds["gradient_clipping"] = max_grad_norm
+
+
+@dataclass
+class Trained:
+    """What `train` returns: the metrics per step, and what `save_policy` needs on the main process."""
+
+    history: list[dict]
+    model: object
+    state_dict: dict | None
+    lora: bool
+    is_main: bool
+    backend: str
+
+
+def train(model, items: Sequence[PairBatchItem], cfg, *, pad_id: int, lr: float, seed: int,
+          ref_model=None, progress=None, on_step=None) -> Trained:
+    """Train `model` (a plain transformers model) on `items` with the settings of `cfg` (a TrainConfig).
+
+    The reference is π_t, the model itself before its first update, unless `ref_model` (a fixed π_0) is given.
+    Works in one plain process and under `accelerate launch` alike; every process must call it.
+    """
+    from accelerate import Accelerator
+
+    acc = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+    world, accum = acc.num_processes, cfg.gradient_accumulation_steps
+    check_batch(cfg.batch_size, world, accum)
+    kind = distributed_type(acc)
+    sharded = "DEEPSPEED" in kind or "FSDP" in kind
+    if cfg.lora_r and sharded:
+        raise DnoError("train.lora_r > 0 is supported on one device and with DDP (configs/accelerate/single_gpu.yaml, "
+                       "ddp.yaml), not with ZeRO-3 or FSDP: LoRA leaves little for them to shard")
+    ref_logps = None
+    if ref_model is not None and items:  # a fixed π_0, computed unwrapped on each process
+        ref_model.to(acc.device)
+        ref_logps = reference_logps(acc, ref_model, items, pad_id, cfg.batch_size, accum)
+    if cfg.gradient_checkpointing:
+        model.config.use_cache = False
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.lora_r:
+        model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+
+    _configure_deepspeed(acc, cfg.batch_size // (world * accum), accum, cfg.max_grad_norm)
+
+    def adamw(m):
+        return torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=lr, weight_decay=cfg.weight_decay)
+
+    if "DEEPSPEED" in kind:  # the engine needs the optimizer at prepare time
+        model, opt = acc.prepare(model, adamw(model))
+    else:  # FSDP (and the rest): the optimizer over the prepared model's parameters
+        model = acc.prepare(model)
+        opt = acc.prepare(adamw(model))
+    history = fit(acc, model, opt, items, pad_id=pad_id, beta=cfg.beta, epochs=cfg.epochs,
+                  batch_size=cfg.batch_size, max_grad_norm=cfg.max_grad_norm, seed=seed, loss=cfg.loss,
+                  ref_logps=ref_logps, progress=progress, on_step=on_step)
+    acc.wait_for_everyone()
+    state_dict = acc.get_state_dict(model) if sharded else None  # every process takes part in the gather
+    backend = f"accelerate ({kind.lower()}, {world} process{'es' if world > 1 else ''})"
+    return Trained(history, acc.unwrap_model(model), state_dict, bool(cfg.lora_r), acc.is_main_process, backend)
+
+
+def save_policy(trained: Trained, tok, iter_dir: Path) -> None:
+    """π_t as an ordinary checkpoint in iter_dir/policy (LoRA merged in; loads in transformers and vLLM)."""
+    model = trained.model.merge_and_unload() if trained.lora else trained.model
+    if hasattr(model, "activation_checkpointing_disable"):
+        model.activation_checkpointing_disable()
+    elif getattr(model, "is_gradient_checkpointing", False):
+        model.gradient_checkpointing_disable()
+    model.config.use_cache = True
+    tmp = Path(iter_dir) / ".policy.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)  # a crashed attempt's leftovers: never mix them into this save
+    if trained.state_dict is not None:
+        model.save_pretrained(str(tmp), state_dict=trained.state_dict)
+    else:
+        model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    faults.point("saved")
+    io.replace_dir(tmp, Path(iter_dir) / "policy")
