@@ -58,9 +58,9 @@ def main() -> None:
 
     from dno import io, stages
     from dno.config import load_config
-    from dno.loop import set_threads
     from dno.models import load_tokenizer, resolve
-    from dno.rundir import RunDir
+    from dno.run.loop import set_threads
+    from dno.run.rundir import RunDir
 
     full = load_config(args.config, args.overrides)
     cfg = load_config(args.config, [*args.overrides, "iterations=1", f"data.prompts_per_iteration={args.prompts}",

@@ -9,7 +9,7 @@ sampler's own overhead (rendering, tokenizing, decoding, bookkeeping). They alte
 within this one process; the tokens counted are the generated ones up to the end-of-sequence token.
 Target: the project's sampler at >= 0.95 of the plain loop's tokens per second.
 
-`--vllm` (CUDA only): `dno.vllm_sampler.VLLMSampler` against `HFSampler` on the GPU with the same
+`--vllm` (CUDA only): `dno.generation.vllm.VLLMSampler` against `HFSampler` on the GPU with the same
 prompts and settings (tokens differ: vLLM's sampling is not bit-identical), tokens per second of each.
 """
 
@@ -28,8 +28,8 @@ import torch  # noqa: E402
 
 from dno import models  # noqa: E402
 from dno.config import DataConfig  # noqa: E402
+from dno.generation.hf import HFSampler, _eos_ids, batch_seed  # noqa: E402
 from dno.models import render_prompt  # noqa: E402
-from dno.sampling import HFSampler, _eos_ids, batch_seed  # noqa: E402
 from dno.tasks import make_splits  # noqa: E402
 
 
@@ -107,8 +107,9 @@ def main() -> None:
         if not torch.cuda.is_available():
             print("vLLM comparison skipped: no CUDA device")
             return
-        from dno.vllm_sampler import VLLMSampler
         from types import SimpleNamespace
+
+        from dno.generation.vllm import VLLMSampler
 
         cfg = SimpleNamespace(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
                               tensor_parallel_size=1, gpu_memory_utilization=0.5, max_model_len=2048,

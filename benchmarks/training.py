@@ -9,10 +9,10 @@ Each variant runs in a child process of its own, so that its peak resident memor
 own; the children alternate (A B B A ...) so that load from other processes on a shared machine falls
 on both alike. Reported side by side: seconds per pair, peak RSS, and the ratios.
 
-- `dno`: `dno.training.train` for one epoch: π_t's log-probabilities once (a no-grad pass over every
+- `dno`: `dno.training.loop.train` for one epoch: π_t's log-probabilities once (a no-grad pass over every
   pair), then one forward+backward per batch of pairs, chosen and rejected in one forward.
 - `dno-unpacked`: the same, with chosen and rejected as separate rows (the shared prompt run twice), as
-  before `dno.training.packed_pair_logps`: the before/after of that change, side by side.
+  before `dno.training.logprobs.packed_pair_logps`: the before/after of that change, side by side.
 - `dno-unfused`: separate rows and `sequence_logps` as it was before the vocabulary projection was limited
   to response positions (full (B, T, V) logits): the before/after of that earlier change.
 - `trl`: `trl.DPOTrainer` with its default reference handling (`ref_model=None`: it loads a second
@@ -102,14 +102,14 @@ def matmul_params(model) -> int:
     return n
 
 
-def unfused_sequence_logps(model, seqs, pad_id):
-    """dno.training.sequence_logps as it was before the LM head was restricted to response positions
+def unfused_sequence_logps(model, seqs, pad_id, device=None):
+    """dno.training.logprobs.sequence_logps as it was before the LM head was restricted to response positions
     (full (B, T, V) logits, cross-entropy over every position, masked): the `dno-unfused` variant."""
     import torch
 
-    from dno.training import _collate
+    from dno.training.logprobs import collate
 
-    ids, attn, resp = _collate(seqs, pad_id, model.device)
+    ids, attn, resp = collate(seqs, pad_id, model.device)
     logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]  # (B, T-1, V)
     token_logps = -torch.nn.functional.cross_entropy(
         logits.transpose(1, 2).float(), ids[:, 1:], reduction="none")  # (B, T-1)
@@ -119,13 +119,16 @@ def unfused_sequence_logps(model, seqs, pad_id):
 def child(args) -> dict:
     import torch
 
-    from dno import models, training
-    from dno.training import PairBatchItem, encode, train
+    from dno import models
+    from dno.config import TrainConfig
+    from dno.training import logprobs, loop
+    from dno.training.logprobs import encode
+    from dno.training.loop import PairBatchItem, train
 
     if args.variant in ("dno-unpacked", "dno-unfused"):
-        training.pair_logps = training.separate_pair_logps
+        loop.pair_logps = logprobs.separate_pair_logps
     if args.variant == "dno-unfused":
-        training.sequence_logps = unfused_sequence_logps
+        logprobs.sequence_logps = unfused_sequence_logps
 
     torch.manual_seed(0)
     path = models.resolve(args.model)
@@ -143,8 +146,8 @@ def child(args) -> dict:
         peak = matmul_peak()
         items = [PairBatchItem(c, r) for c, r in enc]
         t = time.perf_counter()
-        hist = train(model, tok, items, beta=0.1, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-                     max_grad_norm=1.0, weight_decay=0.0, seed=0)
+        cfg = TrainConfig(beta=0.1, epochs=args.epochs, batch_size=args.batch_size, max_grad_norm=1.0, weight_decay=0.0)
+        hist = train(model, items, cfg, pad_id=tok.pad_token_id, lr=args.lr, seed=0).history
         secs = time.perf_counter() - t
         res["matmul_peak_flops"] = max(peak, matmul_peak())
         res["final_loss"] = hist[-1]["loss"]

@@ -134,6 +134,10 @@ def _add_stage_commands(sub) -> None:
         "stage; then `dno baseline`, `dno sample` ... work on RUN. Same arguments as `dno run`."))
     prep.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
     prep.add_argument("--run-dir", help="where the run lives (default: runs/<config name>)")
+    prep.add_argument("--train-processes", type=int, metavar="N", help=(
+        "check now that train.batch_size fits N training processes (the scripts pass their GPU count)"))
+    prep.add_argument("--accelerate-config", metavar="FILE", help="the accelerate config training will use (DeepSpeed "
+                      "needs train.batch_size to be a multiple of processes x accumulation steps)")
     prep.set_defaults(func=cmd_prepare)
 
     base = sub.add_parser("baseline", help="π_0's greedy answers to the held-out prompts (run dir)")
@@ -142,7 +146,7 @@ def _add_stage_commands(sub) -> None:
     base.set_defaults(func=cmd_stage, stage="baseline", iter=0, shard=None, force=False)
 
     helps = {"sample": "K samples per prompt from π_{T-1}", "judge": "score every sample",
-             "pair": "build (chosen, rejected) pairs", "train": "train π_T from π_{T-1} (plain loop or accelerate)"}
+             "pair": "build (chosen, rejected) pairs", "train": "train π_T from π_{T-1} (one process, or every process of accelerate launch)"}
     for stage, text in helps.items():
         p = sub.add_parser(stage, help=f"one stage of iteration T on a run directory: {text}", description=(
             f"Run the {stage} stage of iteration T on RUN with RUN/config.yaml; skipped when its output exists "
@@ -161,7 +165,8 @@ def _add_stage_commands(sub) -> None:
 
     merge = sub.add_parser("merge", help="merge the shards of a sample or judge stage", description=(
         "Concatenate RUN/iter_T/shards/<stage>.*-of-N.jsonl in prompt order into samples.jsonl / judgments.jsonl "
-        "(byte-identical to an unsharded run). The last shard to finish does this by itself."))
+        "(with the HF sampler, byte-identical to an unsharded run); shards computed from inputs that changed since "
+        "are refused. The last shard to finish does this by itself."))
     merge.add_argument("run_dir", metavar="RUN")
     merge.add_argument("--iter", type=int, required=True, metavar="T")
     merge.add_argument("--stage", required=True, choices=("sample", "judge"))
@@ -195,9 +200,13 @@ def cmd_prepare(args) -> int:
     name, overrides = _split_args(args.items)
     path = find_config(name)
     cfg = load_config(path, overrides)
-    from dno.run.preflight import preflight
+    from dno.run.preflight import check_training_layout, preflight
 
     preflight(cfg)  # models, prompts and judges checked before the run directory is touched
+    if args.train_processes:
+        warning = check_training_layout(cfg, args.train_processes, args.accelerate_config)
+        if warning:
+            print(f"dno: warning: {warning}", file=sys.stderr)
     run = RunDir.open(Path(args.run_dir) if args.run_dir else Path("runs") / path.stem, cfg)
     stages.prepare(run)
     print(run.root)
@@ -210,6 +219,7 @@ def cmd_stage(args) -> int:
     from dno import stages
     from dno.run import shards
     from dno.run.loop import log, set_threads
+    from dno.stages.common import shard_inputs
     from dno.training.loop import is_main_process
 
     run = _open_run(args.run_dir, getattr(args, "overrides", None) or ())
@@ -227,7 +237,8 @@ def cmd_stage(args) -> int:
     todo = [stage] if stage != "eval" else ["eval", "val"]
     for s in todo:
         done = stages.is_done(run, t, s) or (
-            shard is not None and shards.shard_path(run.iter_dir(t), s, *shard).is_file())
+            shard is not None and shards.is_current(shards.shard_path(run.iter_dir(t), s, *shard),
+                                                    shard_inputs(run, t, s)))
         if done and not args.force:
             log(f"iter {t} {s}{f' shard {shard[0]}/{shard[1]}' if shard else ''}: done, skipping")
             continue
@@ -247,9 +258,10 @@ def cmd_stage(args) -> int:
 
 def cmd_merge(args) -> int:
     from dno.run import shards
+    from dno.stages.common import shard_inputs
 
     run = _open_run(args.run_dir)
-    print(shards.merge(run.iter_dir(args.iter), args.stage, args.shards))
+    print(shards.merge(run.iter_dir(args.iter), args.stage, args.shards, shard_inputs(run, args.iter, args.stage)))
     return 0
 
 
@@ -257,9 +269,9 @@ def cmd_eval(args) -> int:
     if args.iter is not None:  # the run's own eval stage of one iteration (GPU-node scripts)
         args.stage, args.force, args.shard = "eval", False, None
         return cmd_stage(args)
+    from dno.analysis.report import write_report
     from dno.run.evals import run_eval
     from dno.run.loop import set_threads
-    from dno.analysis.report import write_report
 
     set_threads(0)
     out, results = run_eval(args.run_dir, baseline=args.baseline, iterations=args.iterations,
@@ -279,20 +291,27 @@ def cmd_report(args) -> int:
     return 0
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line as `dno` reads it: key=value overrides may also follow the options
+    (`dno sample RUN --iter 1 threads=8`). Anything else it does not accept exits with status 2."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides += extra
+        else:
+            parser.parse_args(argv)  # argparse's own error message and exit status 2
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args_list = sys.argv[1:] if argv is None else argv
     if not args_list:
         args_list = ["run"]  # `dno` alone runs the embedded default
-    parser = build_parser()
-    args, extra = parser.parse_known_args(args_list)
-    if extra:  # key=value after the options (`dno sample RUN --iter 1 threads=8`) joins the overrides
-        if isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
-            args.overrides += extra
-        else:
-            parser.parse_args(args_list)  # argparse's own error message and exit status 2
+    args = parse_args(args_list)
     if not getattr(args, "func", None):
-        parser.print_help()
+        build_parser().print_help()
         return 2
     try:
         from transformers.utils import logging as hf_logging

@@ -15,9 +15,10 @@ import copy
 import dataclasses
 import types
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import yaml
 
@@ -87,7 +88,8 @@ class PolicyConfig:
     model: str = "smollm2-135m-instruct"
     """The starting policy π_0: a built-in name (`smollm2-135m-instruct`, `tiny-random`) or a Hugging Face model directory."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Weights dtype for sampling and training: float32 (CPU), bfloat16 or float16 (GPU)."""
+    """The dtype π_t is loaded in for sampling and greedy answers (and the vLLM engine): float32 (CPU),
+    bfloat16 or float16 (GPU). Training always keeps float32 master weights (see train.mixed_precision)."""
 
 
 @dataclass
@@ -232,6 +234,10 @@ class TrainConfig:
     gradient_accumulation_steps: int = setting(1, at_least(1))
     """Micro-batches per optimizer step; `batch_size` stays the pairs per step, so it must be a multiple of
     gradient_accumulation_steps x the number of processes."""
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    """Compute dtype of training over float32 master weights (autocast): `auto` takes `accelerate launch`'s
+    setting (the shipped accelerate configs: bf16), else none. The optimizer always updates float32 weights:
+    AdamW steps on bf16 weights round most updates away."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less GPU memory, ~30% more compute."""
     lora_r: int = setting(0, at_least(0))
@@ -257,6 +263,9 @@ class EvalConfig:
 
 @dataclass
 class Config:
+    plugins: list[str] = setting([])
+    """Your own judges, tasks or losses: modules (`my_pkg.judges`) or `.py` files imported before the
+    config is checked, so the names they register are valid values (docs/extending.md)."""
     iterations: int = setting(3, at_least(1))
     """DNO iterations T."""
     seed: int = 0
@@ -284,6 +293,9 @@ def _type_ok(value: Any, tp: Any) -> bool:
         return isinstance(value, tp)
     if origin is Literal:
         return value in typing.get_args(tp)
+    if origin is list:
+        (it,) = typing.get_args(tp)
+        return isinstance(value, list) and all(_type_ok(v, it) for v in value)
     if origin is dict:
         kt, vt = typing.get_args(tp)
         return isinstance(value, dict) and all(_type_ok(k, kt) and _type_ok(v, vt) for k, v in value.items())
@@ -416,14 +428,19 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         if not isinstance(data, dict):
             raise DnoError(f"{path}: the top level must be a mapping of settings")
     data = apply_overrides(data, overrides)
+    import_plugins(data.get("plugins") or [], source)
     cfg = build(Config, data, "", source if not overrides else f"{source} (+ command line)")
     return validate(cfg, source)
 
 
-def diff(a: dict, b: dict) -> list[str]:
-    """Keys whose values differ between two config dicts (flattened)."""
-    fa, fb = flatten(a), flatten(b)
-    return sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
+def import_plugins(plugins: Any, source: str) -> None:
+    """Import the config's `plugins` (their registrations must exist before the checks run)."""
+    from dno.registry import import_module_or_file
+
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise DnoError(f"{source}: `plugins` must be a list of module names or .py paths, got {plugins!r}")
+    for i, spec in enumerate(plugins):
+        import_module_or_file(spec, f"plugins[{i}]")
 
 
 def dump(cfg: Config) -> str:

@@ -155,3 +155,29 @@ def load_policy(path: str | Path, dtype: str = "float32", device: str | None = N
 def render_prompt(tokenizer, messages: list[dict]) -> str:
     """The chat-template text that both samplers and the trainer condition on."""
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+_MARK = "\x00dno-end-of-turn-probe\x00"
+
+
+def end_of_turn_id(tokenizer) -> int | None:
+    """The token the chat template ends an assistant turn with: Gemma's `<end_of_turn>`, Phi-3's `<|end|>`,
+    Llama-3's `<|eot_id|>`, ChatML's `<|im_end|>`; the tokenizer's EOS when the template adds no special
+    token after the reply. Training teaches a finished response to end with it, and the samplers stop on it,
+    so the policy learns the ending it emits."""
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"},
+                                              {"role": "assistant", "content": _MARK}], tokenize=False)
+    except Exception:  # no chat template, or one that refuses this conversation
+        return tokenizer.eos_token_id
+    tail = text.split(_MARK, 1)[1] if _MARK in text else ""
+    ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail.strip() else []
+    special = set(tokenizer.all_special_ids) | {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    return ids[0] if ids and ids[0] in special else tokenizer.eos_token_id
+
+
+def stop_token_ids(tok, config_eos) -> list[int]:
+    """Where a sampled reply ends: the generation config's EOS id(s), the tokenizer's EOS and the template's
+    end-of-turn token. Both samplers stop on exactly these."""
+    ids = list(config_eos) if isinstance(config_eos, (list, tuple)) else [config_eos] if config_eos is not None else []
+    return sorted({i for i in ids + [tok.eos_token_id, end_of_turn_id(tok)] if i is not None})

@@ -12,7 +12,8 @@
 #   eval    `dno eval --iter T` on one GPU (the baseline first, if missing)
 #
 # Environment (all optional):
-#   NUM_GPUS           GPUs on this node (default: nvidia-smi's count, else 1)
+#   NUM_GPUS           GPUs to use on this node (default: those in CUDA_VISIBLE_DEVICES, else nvidia-smi's
+#                      count, else 1); the stages use the first NUM_GPUS of CUDA_VISIBLE_DEVICES when it is set
 #   TP                 GPUs per vLLM engine (default: the run's sample.tensor_parallel_size)
 #   STAGES             which stages (default "sample judge pair train eval")
 #   JUDGE_SHARDS       judge shards on this node (default 1)
@@ -41,10 +42,26 @@ NUM_NODES=${NUM_NODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 JUDGE_SHARDS=${JUDGE_SHARDS:-1}
 
-if [[ -z ${NUM_GPUS:-} ]]; then
-  NUM_GPUS=$(nvidia-smi --list-gpus 2>/dev/null | wc -l || true)
-  [[ ${NUM_GPUS:-0} -ge 1 ]] || NUM_GPUS=1
+# The GPUs this node may use: CUDA_VISIBLE_DEVICES when the scheduler set it (ids as it names them),
+# else every GPU nvidia-smi lists.
+if [[ -n ${CUDA_VISIBLE_DEVICES:-} ]]; then
+  IFS=, read -r -a GPU_IDS <<< "$CUDA_VISIBLE_DEVICES"
+else
+  count=$(nvidia-smi --list-gpus 2>/dev/null | wc -l || true)
+  count=${NUM_GPUS:-$count}
+  [[ ${count:-0} -ge 1 ]] || count=1
+  mapfile -t GPU_IDS < <(seq 0 $((count - 1)))
 fi
+NUM_GPUS=${NUM_GPUS:-${#GPU_IDS[@]}}
+if (( NUM_GPUS > ${#GPU_IDS[@]} )); then
+  echo "NUM_GPUS=$NUM_GPUS but only ${#GPU_IDS[@]} GPU(s) are visible (CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-unset})" >&2
+  exit 2
+fi
+GPU_IDS=("${GPU_IDS[@]:0:NUM_GPUS}")
+gpu_list() {  # gpu_list FIRST COUNT: the ids of GPUs FIRST..FIRST+COUNT-1, comma-separated
+  local IFS=,
+  echo "${GPU_IDS[*]:$1:$2}"
+}
 if [[ -z ${TP:-} ]]; then
   TP=$("$PYTHON" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["sample"].get("tensor_parallel_size", 1))' \
        "$RUN/config.yaml" 2>/dev/null || echo 1)
@@ -87,8 +104,9 @@ stage_sample() {
   total=$((NUM_NODES * groups))
   for ((g = 0; g < groups; g++)); do
     first=$((g * TP))
-    gpus=$(seq -s, "$first" $((first + TP - 1)))
-    run env CUDA_VISIBLE_DEVICES="$gpus" "$DNO" sample "$RUN" --iter "$T" --shard "$((NODE_RANK * groups + g))/$total" &
+    gpus=$(gpu_list "$first" "$TP")
+    run env CUDA_VISIBLE_DEVICES="$gpus" "$DNO" sample "$RUN" --iter "$T" --shard "$((NODE_RANK * groups + g))/$total" \
+      "sample.tensor_parallel_size=$TP" &
     pids+=($!)
   done
   wait_all "${pids[@]}"
@@ -99,12 +117,12 @@ stage_sample() {
 
 stage_judge() {
   if [[ $JUDGE_SHARDS -eq 1 && $NUM_NODES -eq 1 ]]; then
-    run env CUDA_VISIBLE_DEVICES=0 "$DNO" judge "$RUN" --iter "$T"
+    run env CUDA_VISIBLE_DEVICES="${GPU_IDS[0]}" "$DNO" judge "$RUN" --iter "$T"
     return
   fi
   local total=$((NUM_NODES * JUDGE_SHARDS)) j pids=()
   for ((j = 0; j < JUDGE_SHARDS; j++)); do
-    run env CUDA_VISIBLE_DEVICES=$((j % NUM_GPUS)) "$DNO" judge "$RUN" --iter "$T" --shard "$((NODE_RANK * JUDGE_SHARDS + j))/$total" &
+    run env CUDA_VISIBLE_DEVICES="${GPU_IDS[$((j % NUM_GPUS))]}" "$DNO" judge "$RUN" --iter "$T" --shard "$((NODE_RANK * JUDGE_SHARDS + j))/$total" &
     pids+=($!)
   done
   wait_all "${pids[@]}"
@@ -115,7 +133,8 @@ stage_judge() {
 
 stage_train() {
   # shellcheck disable=SC2086  # ACCELERATE_ARGS is a list of words
-  run "$ACCELERATE" launch --config_file "$ACCELERATE_CONFIG" --num_processes "$TRAIN_PROCESSES" ${ACCELERATE_ARGS:-} \
+  run env CUDA_VISIBLE_DEVICES="$(gpu_list 0 "$NUM_GPUS")" \
+    "$ACCELERATE" launch --config_file "$ACCELERATE_CONFIG" --num_processes "$TRAIN_PROCESSES" ${ACCELERATE_ARGS:-} \
     -m dno.cli train "$RUN" --iter "$T"
 }
 
@@ -125,7 +144,7 @@ for stage in $STAGES; do
     judge) stage_judge ;;
     pair) run "$DNO" pair "$RUN" --iter "$T" ;;
     train) stage_train ;;
-    eval) run env CUDA_VISIBLE_DEVICES=0 "$DNO" eval "$RUN" --iter "$T" ;;
+    eval) run env CUDA_VISIBLE_DEVICES="${GPU_IDS[0]}" "$DNO" eval "$RUN" --iter "$T" ;;
     *) echo "unknown stage $stage (known: sample judge pair train eval)" >&2; exit 2 ;;
   esac
 done

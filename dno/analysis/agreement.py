@@ -27,7 +27,6 @@ from pathlib import Path
 
 from dno import io
 from dno.judges import build_judge
-from dno.judges.base import compare_from_scores
 from dno.judges.oracle import OracleJudge
 
 
@@ -59,8 +58,8 @@ def oracle_pairs(prompts, cands, max_pairs: int, seed: int = 0) -> list[tuple[di
         scores = oracle.score(p, cs).scores
         for i, j in itertools.combinations(range(len(cs)), 2):
             if cs[i] != cs[j] and scores[i] != scores[j]:
-                w, l = (i, j) if scores[i] > scores[j] else (j, i)
-                out.append((p, cs[w], cs[l]))
+                win, lose = (i, j) if scores[i] > scores[j] else (j, i)
+                out.append((p, cs[win], cs[lose]))
     random.Random(seed).shuffle(out)
     return out[:max_pairs]
 

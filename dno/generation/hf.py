@@ -7,13 +7,13 @@ stage re-run after a crash reproduces its samples exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
 from dno import faults
-from dno.models import render_prompt
+from dno.models import render_prompt, stop_token_ids
 
 
 @dataclass
@@ -68,9 +68,7 @@ class HFSampler:
 
 
 def _eos_ids(model, tok) -> list[int]:
-    ids = model.generation_config.eos_token_id
-    ids = list(ids) if isinstance(ids, (list, tuple)) else [ids] if ids is not None else []
-    return [i for i in ids + [tok.eos_token_id] if i is not None]
+    return stop_token_ids(tok, model.generation_config.eos_token_id)
 
 
 def _decode(tok, ids: list[int], eos: set[int]) -> Generation:

@@ -6,9 +6,9 @@ server through the API judge's backend (same timeouts, retries and key handling)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
-from typing import Sequence
 
 from dno import models
 from dno.generation.hf import Generation, HFSampler

@@ -14,7 +14,6 @@ import os
 import random
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -164,9 +163,7 @@ class LocalBackend:
         self._lock = threading.Lock()
         self.abort = threading.Event()
         self.stats = {"requests": 0}
-        eos = self.model.generation_config.eos_token_id
-        eos = list(eos) if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
-        self.eos = sorted({i for i in eos + [self.tok.eos_token_id] if i is not None})
+        self.eos = models.stop_token_ids(self.tok, self.model.generation_config.eos_token_id)
 
     def complete(self, messages: list[dict], *, max_tokens: int, temperature: float, seed: int,
                  logprobs: int) -> Completion:

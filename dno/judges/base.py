@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from dno import faults
 from dno.registry import Registry
@@ -39,7 +39,7 @@ class Judge:
     name: str = "judge"
 
     @classmethod
-    def from_config(cls, cfg, *, cache_dir: Path | None = None, field_prefix: str = "judge") -> "Judge":
+    def from_config(cls, cfg, *, cache_dir: Path | None = None, field_prefix: str = "judge") -> Judge:
         """The judge of a JudgeConfig; `cache_dir` holds answer caches of judges that pay per request."""
         return cls()
 

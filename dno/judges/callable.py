@@ -7,33 +7,19 @@ P(a ≻ b) in [0, 1]; scores are then 6 x mean win probability, as for the LLM p
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from dno.errors import DnoError
 from dno.judges.base import JUDGES, Judge, Scores
+from dno.registry import import_module_or_file
 
 
 def load_function(spec: str, field: str = "judge.function"):
     if ":" not in spec:
         raise DnoError(f"config: `{field}` must look like module:function, got {spec!r}")
     mod_name, _, fn_name = spec.rpartition(":")
-    try:
-        if mod_name.endswith(".py"):
-            path = Path(mod_name).expanduser()
-            if not path.is_file():
-                raise DnoError(f"config: `{field}`: {path} not found")
-            module_spec = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise DnoError(f"config: `{field}`: cannot import {mod_name!r} ({e})") from None
-    fn = getattr(module, fn_name, None)
+    fn = getattr(import_module_or_file(mod_name, field), fn_name, None)
     if not callable(fn):
         raise DnoError(f"config: `{field}`: {mod_name!r} has no function {fn_name!r}")
     return fn
@@ -54,7 +40,7 @@ class CallableJudge(Judge):
         self.name = f"callable:{cfg.function}"
 
     @classmethod
-    def from_config(cls, cfg, *, cache_dir=None, field_prefix: str = "judge") -> "CallableJudge":
+    def from_config(cls, cfg, *, cache_dir=None, field_prefix: str = "judge") -> CallableJudge:
         return cls(cfg, field_prefix)
 
     @classmethod

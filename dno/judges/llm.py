@@ -25,15 +25,14 @@ import math
 import re
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Sequence
 
 from dno.errors import DnoError
 from dno.judges import templates
 from dno.judges.backends import Aborted, APIBackend, LocalBackend, RequestFailed, check_api, logprob_mass
 from dno.judges.base import JUDGES, SCALE, Judge, Scores, scores_from_comparisons
 from dno.judges.cache import JudgeCache, key
-
 
 # ---------------------------------------------------------------- parsing
 
@@ -69,22 +68,43 @@ def parse_rubric(text: str, n: int) -> tuple[list[float | None], list[str]]:
     return scores, reasons
 
 
-_VERDICT = re.compile(r"(?:^|\[\[|(?i:\bresponse\s+|\banswer\s*(?:is)?:?\s*|\bverdict\s*:?\s*|\bbetter\s*:?\s*))([AB])\b")
+_VERDICT = re.compile(
+    # 1. the whole first line is the letter: "A", "B.", "**A**", "[[B]]", "(A)"
+    r"\A\s*(?:\*\*|\[\[|\(|\")?\s*(?P<alone>[AB])\s*(?:\*\*|\]\]|\)|\")?\s*[.!]?\s*(?:\n|\Z)"
+    # 2. the letter after a verdict label: "Answer: B", "Verdict: A", "Better: B", "The better response is A",
+    #    "My verdict: [[A]]"
+    r"|(?i:\b(?:verdict|answer|better|winner|choice)\b)(?:\s+(?i:response))?(?:\s+(?i:is|would\s+be))?"
+    r"\s*[:=-]?\s*(?:\*\*|\[\[|\(|\")?\s*(?:(?i:response)\s+)?(?P<labelled>[AB])(?![\w'])"
+    # 3. "[[A]]" anywhere
+    r"|\[\[(?P<bracketed>[AB])\]\]"
+    # 4. a response named by its letter: "Response B is better."
+    r"|(?i:\bresponse)\s+(?P<named>[AB])(?![\w'])"
+)
+# Only real verdict forms name a letter; prose that starts with "A" ("A cat sat on the mat") or uses the letters
+# as words ("B is worse; A is better") names none. A bare first line wins, then labelled or bracketed letters,
+# then responses named by letter; a form whose matches disagree ("Response A is longer than Response B")
+# gives no verdict rather than a guess.
 
 
 def parse_verdict(completion) -> float | None:
-    """P(the response shown as A is better), or None if the answer names neither."""
-    if completion.tokens:
-        for tok, alts in completion.tokens:
-            if tok.strip(" *[]()'\"\t\n:") in ("A", "B"):
-                pa, pb = logprob_mass(alts, "A"), logprob_mass(alts, "B")
-                floor = math.exp(min(alts.values()))  # an absent letter: at most the least likely alternative
-                pa, pb = pa or min(floor, 1 - pb), pb or min(floor, 1 - pa)
-                return pa / (pa + pb)
-    m = _VERDICT.search(completion.text.strip())
-    if m:
-        return 1.0 if m.group(1) == "A" else 0.0
-    return None
+    """P(the response shown as A is better), or None if the answer states no verdict (see `_VERDICT`).
+    With log-probabilities, P is soft: the A/B mass at the verdict letter's token."""
+    found: dict[str, set[str]] = {}
+    for m in _VERDICT.finditer(completion.text.strip()):
+        found.setdefault("labelled" if m.lastgroup == "bracketed" else m.lastgroup, set()).add(m.group(m.lastgroup))
+    form = next((f for f in ("alone", "labelled", "named") if f in found), None)
+    if form is None or len(found[form]) != 1:
+        return None
+    (letter,) = found[form]
+    for tok, alts in completion.tokens or []:
+        if tok.strip(" *[]()'\"\t\n:.") == letter:
+            pa, pb = logprob_mass(alts, "A"), logprob_mass(alts, "B")
+            if pa + pb == 0:
+                break
+            floor = math.exp(min(alts.values()))  # an absent letter: at most the least likely alternative
+            pa, pb = pa or min(floor, 1 - pb), pb or min(floor, 1 - pa)
+            return pa / (pa + pb)
+    return 1.0 if letter == "A" else 0.0
 
 
 # ---------------------------------------------------------------- the judge
@@ -95,7 +115,7 @@ class LLMJudge(Judge):
     backend_class: type = LocalBackend
 
     @classmethod
-    def from_config(cls, cfg, *, cache_dir=None, field_prefix: str = "judge") -> "LLMJudge":
+    def from_config(cls, cfg, *, cache_dir=None, field_prefix: str = "judge") -> LLMJudge:
         cache = JudgeCache(cache_dir / "answers.sqlite" if cache_dir is not None else None)
         return cls(cfg, cls.backend_class(cfg, field_prefix), cache, field_prefix=field_prefix)
 

@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from dno.judges.base import compare_from_scores, mean_win_rates
 

@@ -7,7 +7,7 @@ fraction f_k = fraction · decay^(k-1) of the final mix comes from iteration t-k
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def replay_counts(n_current: int, available: Sequence[int], fraction: float, decay: float) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -41,7 +42,10 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
     stages.prepare(run)
     t0 = time.perf_counter()
     faults.enter("baseline")
-    stages.baseline(run)
+    if stages_in_children(run):
+        run_child(run, "baseline", str(run.root))
+    else:
+        stages.baseline(run)
     for t in range(1, run.cfg.iterations + 1):
         for stage in stages.STAGES:
             if stages.is_done(run, t, stage):
@@ -50,10 +54,12 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
                 log(f"iter {t} {stage} ...")
                 start = time.perf_counter()
                 faults.enter(f"iter{t}.{stage}")
-                stages.RUNNERS[stage](run, t)
-                secs = time.perf_counter() - start
-                run.record_time(t, stage, secs)
-                log(f"iter {t} {stage}: {secs:.1f}s{_stage_note(run, t, stage)}")
+                if stages_in_children(run):  # the child records its own time
+                    run_child(run, "eval" if stage == "val" else stage, str(run.root), "--iter", str(t))
+                else:
+                    stages.RUNNERS[stage](run, t)
+                    run.record_time(t, stage, time.perf_counter() - start)
+                log(f"iter {t} {stage}: {time.perf_counter() - start:.1f}s{_stage_note(run, t, stage)}")
             if stop == (t, stage):
                 log(f"stopped after iter {t} {stage} as asked; run again to resume")
                 return False
@@ -68,6 +74,21 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
     log(f"run complete in {time.perf_counter() - t0:.0f}s (this invocation); results in {run.root}")
     print(table)
     return True
+
+
+def stages_in_children(run: RunDir) -> bool:
+    """With the vLLM backend every stage runs in its own child process: a vLLM engine frees its GPU memory
+    only when its process exits, and memory held by training or HF generation keeps an engine from
+    starting. (The HF backend runs the stages in this process.)"""
+    return run.cfg.sample.backend == "vllm"
+
+
+def run_child(run: RunDir, *argv: str) -> None:
+    """`dno ARGV` as a child process on this run directory (its own stage command: same files, same resume)."""
+    r = subprocess.run([sys.executable, "-m", "dno.cli", *argv])
+    if r.returncode:
+        raise DnoError(f"`dno {' '.join(argv)}` failed in its child process (exit status {r.returncode}); "
+                       "run the same command again to resume")
 
 
 def remove_stale_temporaries(run: RunDir) -> None:

@@ -6,6 +6,7 @@ as it was."""
 from __future__ import annotations
 
 from dno import models
+from dno.errors import DnoError
 from dno.judges import JUDGES
 from dno.judges.backends import check_api
 from dno.tasks import make_splits
@@ -21,3 +22,26 @@ def preflight(cfg) -> None:
     records = [r for recs in splits.values() for r in recs]
     for prefix, j in (("judge", cfg.judge), ("eval.judge", cfg.eval.judge)):
         JUDGES.get(j.type, f"{prefix}.type").preflight(j, prefix, records)
+
+
+def check_training_layout(cfg, processes: int, accelerate_config: str | None) -> str | None:
+    """`dno prepare --train-processes N [--accelerate-config F]`: the batch fits the training processes,
+    checked before anything is sampled. A DeepSpeed batch that does not split is a DnoError; a batch with
+    fewer pairs than processes x accumulation steps only idles some processes (returned as a warning)."""
+    import yaml
+
+    from dno.training.loop import check_batch
+
+    kind = ""
+    if accelerate_config:
+        try:
+            kind = str((yaml.safe_load(open(accelerate_config)) or {}).get("distributed_type", "")).upper()
+        except (OSError, yaml.YAMLError) as e:
+            raise DnoError(f"--accelerate-config {accelerate_config}: cannot read it ({e})") from None
+    parts = processes * cfg.train.gradient_accumulation_steps
+    check_batch(cfg.train.batch_size, processes, cfg.train.gradient_accumulation_steps, deepspeed="DEEPSPEED" in kind)
+    if cfg.train.batch_size < parts:
+        return (f"train.batch_size={cfg.train.batch_size} pairs per step over {parts} micro-batches: "
+                f"{parts - cfg.train.batch_size} of them run a weight-0 pair each step; train.batch_size={parts} "
+                "would use every process")
+    return None

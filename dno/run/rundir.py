@@ -31,7 +31,8 @@ from dno.config import Config
 from dno.errors import DnoError
 
 GROWABLE = {"iterations"}
-"""Besides the launch settings (dno.config.launch_keys): raising `iterations` continues a finished run."""
+"""Besides the launch settings (dno.config.launch_keys): raising `iterations` continues a finished run, and
+`train.*` settings (batch size, accumulation, learning rate, ...) may change until an iteration has trained."""
 
 
 def check_files(root: Path) -> None:
@@ -56,7 +57,7 @@ class RunDir:
         self.root, self.cfg = Path(root), cfg
 
     @classmethod
-    def open(cls, root: str | Path, cfg: Config) -> "RunDir":
+    def open(cls, root: str | Path, cfg: Config) -> RunDir:
         root = Path(root)
         saved = root / "config.yaml"
         if saved.is_file():
@@ -66,8 +67,11 @@ class RunDir:
                 raise DnoError(f"{saved}: corrupt config; this run directory cannot be resumed") from None
             # A setting added to dno after the run began counts as its default there.
             old = {**config_mod.flatten(config_mod.to_dict(Config())), **config_mod.flatten(old)}
+            new = config_mod.flatten(config_mod.to_dict(cfg))
             safe = config_mod.launch_keys() | GROWABLE
-            changed = [k for k in config_mod.diff(old, config_mod.to_dict(cfg)) if k not in safe]
+            trained = any(root.glob("iter_*/policy/config.json"))
+            changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+                       and k not in safe and (trained or not k.startswith("train."))]
             if changed:
                 raise DnoError(
                     f"{root}: this run directory was made with a different config (differs in: "

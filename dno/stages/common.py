@@ -18,11 +18,28 @@ def load_policy(run: RunDir, t: int):
     return models.load_policy(run.policy(t), run.cfg.policy.dtype)
 
 
-def greedy(run: RunDir, t: int, prompts: list[dict], desc: str) -> list[dict]:
-    """π_t's greedy answers to `prompts`: [{id, response, finished}]."""
+def sampler(run: RunDir, t: int, batch_size: int):
+    """The sampler of π_t: `sample.backend` hf (transformers) or vllm (dno/generation/vllm.py)."""
+    if run.cfg.sample.backend == "vllm":
+        from dno.generation.vllm import VLLMSampler
+
+        return VLLMSampler(run.policy(t), run.cfg.sample, run.cfg.policy.dtype, seed=run.cfg.seed)
     model, tok = load_policy(run, t)
+    return HFSampler(model, tok, batch_size)
+
+
+def greedy(run: RunDir, t: int, prompts: list[dict], desc: str) -> list[dict]:
+    """π_t's greedy answers to `prompts` through the run's sampler: [{id, response, finished}]."""
     ev = run.cfg.eval
+    engine = sampler(run, t, ev.batch_size)
     with bar(len(prompts), desc) as progress:
-        gens = HFSampler(model, tok, ev.batch_size).generate(
-            prompts, 1, temperature=0.0, top_p=1.0, max_new_tokens=ev.max_new_tokens, seed=0, progress=progress)
+        gens = engine.generate(prompts, 1, temperature=0.0, top_p=1.0, max_new_tokens=ev.max_new_tokens, seed=0,
+                               progress=progress)
     return [{"id": p["id"], "response": g[0].text, "finished": g[0].finished} for p, g in zip(prompts, gens)]
+
+
+def shard_inputs(run: RunDir, t: int, stage: str) -> list:
+    """What a shard of `stage` is computed from (dno.run.shards fingerprints it): the prompts and the sampling
+    policy for a sample shard, the samples for a judge shard."""
+    d = run.iter_dir(t)
+    return [d / "prompts.jsonl", run.policy(t - 1)] if stage == "sample" else [d / "samples.jsonl"]

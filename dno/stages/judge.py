@@ -6,11 +6,11 @@ from dno import io
 from dno.judges import build_judge, score_all
 from dno.run import shards
 from dno.run.rundir import RunDir
-from dno.stages.common import bar
+from dno.stages.common import bar, shard_inputs
 
 
 def judge(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
-    """A score per candidate; with `shard=(i, n)` only shard i of n (dno/shards.py), merged into
+    """A score per candidate; with `shard=(i, n)` only shard i of n (dno/run/shards.py), merged into
     judgments.jsonl once all n shards are on disk."""
     d = run.iter_dir(t)
     prompts = {p["id"]: p for p in io.read_jsonl(d / "prompts.jsonl")}
@@ -25,9 +25,10 @@ def judge(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     if shard is not None:
         if usage is not None:
             io.write_json(shards.shard_path(d, "judge", *shard, "json", "judge_usage"), usage)
-        io.write_jsonl(shards.shard_path(d, "judge", *shard), rows)
-        if shards.complete_count(d, "judge") == shard[1]:
-            shards.merge(d, "judge", shard[1])
+        inputs = shard_inputs(run, t, "judge")
+        shards.write_shard(d, "judge", *shard, rows, inputs)
+        if shards.complete_count(d, "judge", inputs) == shard[1]:
+            shards.merge(d, "judge", shard[1], inputs)
         return
     if usage is not None:
         io.write_json(d / "judge_usage.json", usage)

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from dno import io
-from dno.generation.hf import HFSampler
 from dno.generation.teacher import teacher_responses
 from dno.run import shards
 from dno.run.rundir import RunDir
-from dno.stages.common import bar, load_policy
-
-
-def sampler(run: RunDir, t: int):
-    """The sampler of π_t: `sample.backend` hf (transformers) or vllm (dno/generation/vllm.py)."""
-    cfg = run.cfg.sample
-    if cfg.backend == "vllm":
-        from dno.generation.vllm import VLLMSampler
-
-        return VLLMSampler(run.policy(t), cfg, run.cfg.policy.dtype, seed=run.cfg.seed)
-    model, tok = load_policy(run, t)
-    return HFSampler(model, tok, cfg.batch_size)
+from dno.stages.common import bar, sampler, shard_inputs
 
 
 def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
-    """K samples per prompt from π_{t-1}; with `shard=(i, n)` only shard i of n (dno/shards.py), merged
+    """K samples per prompt from π_{t-1}; with `shard=(i, n)` only shard i of n (dno/run/shards.py), merged
     into samples.jsonl once all n shards are on disk."""
     cfg = run.cfg.sample
     prompts = io.read_jsonl(run.iter_dir(t) / "prompts.jsonl")
@@ -30,7 +18,7 @@ def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     if shard is not None:
         offset, stop = shards.shard_range(len(prompts), *shard, align=cfg.batch_size)
         prompts = prompts[offset:stop]
-    model = sampler(run, t - 1) if prompts else None  # an empty shard (more shards than batches) loads nothing
+    model = sampler(run, t - 1, cfg.batch_size) if prompts else None  # an empty shard (more shards than batches) loads nothing
     seed = run.cfg.seed * 1000 + t
     with bar(len(prompts), f"iter {t} sample (k={cfg.k})") as progress:
         gens = model.generate(
@@ -48,6 +36,7 @@ def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     if shard is None:
         io.write_jsonl(run.iter_dir(t) / "samples.jsonl", rows)
     else:
-        io.write_jsonl(shards.shard_path(run.iter_dir(t), "sample", *shard), rows)
-        if shards.complete_count(run.iter_dir(t), "sample") == shard[1]:
-            shards.merge(run.iter_dir(t), "sample", shard[1])
+        inputs = shard_inputs(run, t, "sample")
+        shards.write_shard(run.iter_dir(t), "sample", *shard, rows, inputs)
+        if shards.complete_count(run.iter_dir(t), "sample", inputs) == shard[1]:
+            shards.merge(run.iter_dir(t), "sample", shard[1], inputs)

@@ -16,7 +16,8 @@ from dno.run.rundir import RunDir
 from dno.stages.common import bar
 from dno.training import tracking
 from dno.training.logprobs import encode
-from dno.training.loop import PairBatchItem, is_main_process, save_policy, train as train_policy
+from dno.training.loop import PairBatchItem, is_main_process, save_policy
+from dno.training.loop import train as train_policy
 
 
 def training_pairs(run: RunDir, t: int) -> list[dict]:
@@ -35,13 +36,14 @@ def train(run: RunDir, t: int) -> None:
     d, cfg = run.iter_dir(t), run.cfg.train
     pairs = training_pairs(run, t)
     prompts = {p["id"]: p for k in range(1, t + 1) for p in io.read_jsonl(run.iter_dir(k) / "prompts.jsonl")}
-    model, tok = models.load_policy(run.policy(t - 1), run.cfg.policy.dtype, device="cpu")
+    # float32 master weights whatever policy.dtype (the sampling dtype) is: see train.mixed_precision
+    model, tok = models.load_policy(run.policy(t - 1), "float32", device="cpu")
     items = [PairBatchItem(encode(tok, prompts[p["id"]]["messages"], p["chosen"], p["chosen_finished"]),
                            encode(tok, prompts[p["id"]]["messages"], p["rejected"], p["rejected_finished"]),
                            p["target"], p.get("chosen_rate", 1.0), p.get("rejected_rate", 0.0)) for p in pairs]
     ref_model = None
     if cfg.reference == "initial" and t > 1 and items:
-        ref_model = models.load_policy(run.policy(0), run.cfg.policy.dtype, device="cpu")[0]
+        ref_model = models.load_policy(run.policy(0), "float32", device="cpu")[0]
     lr = cfg.lr * cfg.lr_decay ** (t - 1)
     main = is_main_process()
     steps = math.ceil(len(items) / cfg.batch_size) * cfg.epochs

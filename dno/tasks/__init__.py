@@ -37,7 +37,8 @@ def synthetic_pool(n: int, weights: dict[str, float], seed: int) -> list[dict]:
     for _ in range(n * 50):
         if len(out) == n:
             break
-        rec = TASKS.get(rng.choices(names, [weights[k] for k in names])[0], "data.tasks").generate(rng)
+        name = rng.choices(names, [weights[k] for k in names])[0]
+        rec = {"task": name, **TASKS.get(name, "data.tasks").generate(rng)}
         if rec["prompt"] not in seen:
             seen.add(rec["prompt"])
             out.append(rec)

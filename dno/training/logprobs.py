@@ -6,12 +6,12 @@ Plain models compute only the response positions' logits, and run each pair's sh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
-from dno.models import render_prompt
+from dno.models import end_of_turn_id, render_prompt
 
 
 @dataclass
@@ -23,8 +23,9 @@ class Encoded:
 def encode(tokenizer, messages: list[dict], response: str, finished: bool) -> Encoded:
     prompt_ids = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
     resp_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
-    # Only a response that really ended is taught to end; a truncated one gets no end-of-sequence token.
-    tail = [tokenizer.eos_token_id] if finished else []
+    # Only a response that really ended is taught to end, with the template's end-of-turn token (which the
+    # samplers stop on); a truncated one gets no ending.
+    tail = [end_of_turn_id(tokenizer)] if finished else []
     return Encoded(prompt_ids + resp_ids + tail, len(prompt_ids))
 
 

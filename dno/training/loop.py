@@ -10,7 +10,8 @@
 - One `random.Random(seed)` shuffle per epoch, AdamW, gradient clipping.
 - The reference log-probabilities are computed once, before the first update, with the very model about
   to be trained (DNO's π_t) or with a given fixed reference (π_0), each process its share, then summed.
-- bf16: `mixed_precision: bf16` in the accelerate config (autocast over float32 weights).
+- Precision: float32 master weights always (AdamW on bf16 weights rounds most updates away); bf16 or
+  fp16 compute by autocast (`train.mixed_precision`, or `mixed_precision` in the accelerate config).
 - `lora_r > 0`: peft LoRA adapters on every linear layer, merged into the weights before saving.
 """
 
@@ -19,9 +20,9 @@ from __future__ import annotations
 import math
 import random
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -49,10 +50,13 @@ def micro_batches(idx: Sequence[int], world: int, accum: int) -> list[list[int]]
     return [list(idx[j * m // parts:(j + 1) * m // parts]) for j in range(parts)]
 
 
-def check_batch(batch_size: int, world: int, accum: int) -> None:
-    if batch_size % (world * accum):
+def check_batch(batch_size: int, world: int, accum: int, deepspeed: bool) -> None:
+    """DeepSpeed fixes a micro-batch size per GPU, so the pairs per step must split evenly over processes x
+    accumulation steps. Elsewhere uneven micro-batches are exact (each part's loss is weighted by its share)."""
+    if deepspeed and batch_size % (world * accum):
         raise DnoError(f"train.batch_size={batch_size} must be a multiple of processes ({world}) x "
-                       f"train.gradient_accumulation_steps ({accum}) = {world * accum}: it is the pairs per optimizer step")
+                       f"train.gradient_accumulation_steps ({accum}) = {world * accum} under DeepSpeed: "
+                       "it is the pairs per optimizer step (a run that has not trained yet may change it)")
 
 
 def epoch_batches(n: int, batch_size: int, epochs: int, seed: int) -> list[tuple[int, list[int]]]:
@@ -104,7 +108,6 @@ def fit(acc, model, optimizer, items: Sequence[PairBatchItem], *, pad_id: int, b
     if not items:
         return []
     world, rank, accum = acc.num_processes, acc.process_index, acc.gradient_accumulation_steps
-    check_batch(batch_size, world, accum)
     compute_loss = loss_fn(loss)
     if ref_logps is None:
         ref_logps = reference_logps(acc, model, items, pad_id, batch_size, accum)
@@ -212,10 +215,14 @@ def train(model, items: Sequence[PairBatchItem], cfg, *, pad_id: int, lr: float,
     """
     from accelerate import Accelerator
 
-    acc = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+    mixed = None if cfg.mixed_precision == "auto" else cfg.mixed_precision  # None: accelerate launch's setting
+    acc = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=mixed)
+    if any(p.dtype != torch.float32 for p in model.parameters() if p.is_floating_point()):
+        raise DnoError("training needs float32 master weights (load the policy in float32; use "
+                       "train.mixed_precision=bf16 for bf16 compute)")
     world, accum = acc.num_processes, cfg.gradient_accumulation_steps
-    check_batch(cfg.batch_size, world, accum)
     kind = distributed_type(acc)
+    check_batch(cfg.batch_size, world, accum, deepspeed="DEEPSPEED" in kind)
     sharded = "DEEPSPEED" in kind or "FSDP" in kind
     if cfg.lora_r and sharded:
         raise DnoError("train.lora_r > 0 is supported on one device and with DDP (configs/accelerate/single_gpu.yaml, "

@@ -11,8 +11,8 @@ A loss is registered by name (`train.loss`) and maps a `PairBatch` and β to per
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 

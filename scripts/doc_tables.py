@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""The tables in README.md and docs/ come from run artifacts, never from hand-copied numbers.
+
+    python scripts/doc_tables.py collect RUN NAME   # RUN's per-iteration results -> docs/results/NAME.json
+    python scripts/doc_tables.py render             # rewrite every marked table from docs/results/
+    python scripts/doc_tables.py render --check     # exit 1 if a document is out of date (a test runs this)
+
+A document marks a generated table with an HTML comment naming its source, and the end of the table:
+
+    <!-- table: run default -->      per-iteration table of docs/results/default.json
+    <!-- table: methods default dno_soft ... -->   one row per run (final iteration)
+    ...generated...
+    <!-- /table -->
+
+docs/results/*.json are small (metrics only), committed, and written by `collect` from a finished run
+directory (`scripts/compare_methods.sh` collects every method it runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dno.analysis.tables import DASH, interval, num, pct, table  # noqa: E402
+
+RESULTS = ROOT / "docs" / "results"
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "BENCHMARKS.md"]
+BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+METRICS = ("win_rate", "ci_low", "ci_high", "lc_win_rate", "lc_ci_low", "lc_ci_high", "wins", "ties", "losses", "n",
+           "mean_score", "baseline_mean_score", "mean_length", "baseline_mean_length", "failures")
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text())
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def collect(run: Path, name: str) -> Path:
+    """The numbers the documents show, from a finished run directory."""
+    import yaml
+
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    iterations = []
+    for t in range(1, int(cfg["iterations"]) + 1):
+        d = run / f"iter_{t}"
+        m = _read_json(d / "eval" / "metrics.json")
+        row = {"iteration": t, **{k: m.get(k) for k in METRICS}}
+        row["pairs"] = dict(Counter(p["type"] for p in _read_jsonl(d / "pairs.jsonl")))
+        if (d / "val" / "metrics.json").is_file():
+            row["val_win_rate"] = _read_json(d / "val" / "metrics.json")["win_rate"]
+        iterations.append(row)
+    best = _read_json(run / "best.json") if (run / "best.json").is_file() else None
+    out = {"run": run.name, "policy": cfg["policy"]["model"], "judge": cfg["judge"]["type"],
+           "iterations": iterations, "best_iteration": best["iteration"] if best else None}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _pairs(row: dict) -> str:
+    return str(sum(row["pairs"].values()))
+
+
+def run_table(names: list[str]) -> str:
+    (name,) = names
+    res = _read_json(RESULTS / f"{name}.json")
+    first = res["iterations"][0]
+    head = ["iter", "win rate vs iter 0", "95% CI", "LC win rate", "wins / ties / losses", "mean score (0-6)",
+            "pairs", "mean length (chars)"]
+    rows = [["0", "50.0 (itself)", DASH, DASH, DASH, num(first["baseline_mean_score"], ".2f"), DASH,
+             num(first["baseline_mean_length"])]]
+    rows += [[str(r["iteration"]), pct(r["win_rate"]), interval(r), pct(r["lc_win_rate"]),
+              f"{r['wins']} / {r['ties']} / {r['losses']}", num(r["mean_score"], ".2f"), _pairs(r),
+              num(r["mean_length"])] for r in res["iterations"]]
+    return table(head, rows)
+
+
+def methods_table(names: list[str]) -> str:
+    head = ["run", "final iteration", "win rate vs π_0", "95% CI", "wins / ties / losses", "LC win rate",
+            "mean score", "mean length", "pairs per iteration", "best on validation"]
+    rows = []
+    for name in names:
+        res = _read_json(RESULTS / f"{name}.json")
+        r = res["iterations"][-1]
+        rows.append([f"`{name}`", str(r["iteration"]), pct(r["win_rate"]), interval(r),
+                     f"{r['wins']} / {r['ties']} / {r['losses']}", pct(r["lc_win_rate"]), num(r["mean_score"], ".2f"),
+                     num(r["mean_length"]), " / ".join(_pairs(x) for x in res["iterations"]),
+                     DASH if res["best_iteration"] is None else f"iter {res['best_iteration']}"])
+    return table(head, rows)
+
+
+KINDS = {"run": run_table, "methods": methods_table}
+
+
+def render(check: bool) -> int:
+    stale = []
+    for doc in DOCS:
+        text = doc.read_text()
+
+        def replace(m: re.Match) -> str:
+            kind, *names = m.group("spec").split()
+            return m.group(1) + KINDS[kind](names) + m.group(4)
+
+        new = BLOCK.sub(replace, text)
+        if new != text:
+            stale.append(doc.relative_to(ROOT))
+            if not check:
+                doc.write_text(new)
+    for doc in stale:
+        print(f"{doc}: {'out of date (run scripts/doc_tables.py render)' if check else 'tables rewritten'}")
+    return 1 if check and stale else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("run", type=Path)
+    c.add_argument("name")
+    r = sub.add_parser("render")
+    r.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    if args.cmd == "collect":
+        print(collect(args.run, args.name))
+        return 0
+    return render(args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
