@@ -31,16 +31,20 @@ def from_run(root: Path) -> None:
     import yaml
 
     cfg = yaml.safe_load((root / "config.yaml").read_text()) if (root / "config.yaml").is_file() else {}
-    print(f"{root}: k={cfg.get('sample', {}).get('k')}, prompts/iteration={cfg.get('data', {}).get('prompts_per_iteration')}, "
-          f"test prompts={cfg.get('data', {}).get('test_prompts')}")
+    print(
+        f"{root}: k={cfg.get('sample', {}).get('k')}, prompts/iteration={cfg.get('data', {}).get('prompts_per_iteration')}, "
+        f"test prompts={cfg.get('data', {}).get('test_prompts')}"
+    )
     for t in sorted(int(p.name.split("_")[1]) for p in root.glob("iter_*")):
         path = root / f"iter_{t}" / "timings.json"
         if not path.is_file():
             continue
         tm = json.loads(path.read_text())
         total = sum(tm.values())
-        print(f"  iter {t}: " + ", ".join(f"{k} {v:.0f} s ({100 * v / total:.0f}%)"
-                                         for k, v in sorted(tm.items(), key=lambda kv: -kv[1])))
+        print(
+            f"  iter {t}: "
+            + ", ".join(f"{k} {v:.0f} s ({100 * v / total:.0f}%)" for k, v in sorted(tm.items(), key=lambda kv: -kv[1]))
+        )
 
 
 def main() -> None:
@@ -63,8 +67,16 @@ def main() -> None:
     from dno.run.rundir import RunDir
 
     full = load_config(args.config, args.overrides)
-    cfg = load_config(args.config, [*args.overrides, "iterations=1", f"data.prompts_per_iteration={args.prompts}",
-                                    f"data.test_prompts={args.test_prompts}", "data.val_prompts=0"])
+    cfg = load_config(
+        args.config,
+        [
+            *args.overrides,
+            "iterations=1",
+            f"data.prompts_per_iteration={args.prompts}",
+            f"data.test_prompts={args.test_prompts}",
+            "data.val_prompts=0",
+        ],
+    )
     root = Path(args.keep or tempfile.mkdtemp(prefix="dno_e2e_"))
     run = RunDir.open(root, cfg)
     set_threads(cfg.threads)
@@ -90,15 +102,21 @@ def main() -> None:
     gen_tokens = sum(len(tok(r, add_special_tokens=False)["input_ids"]) for s in samples for r in s["responses"])
     pairs = len(io.read_jsonl(d / "pairs.jsonl"))
     steps = len(io.read_jsonl(d / "train_log.jsonl"))
-    work = {"prepare": "", "baseline": f"{args.test_prompts} greedy answers",
-            "sample": f"{len(samples)}x{cfg.sample.k} samples, {gen_tokens} tokens ({gen_tokens / times['sample']:.0f} tokens/s)",
-            "judge": f"{len(samples) * cfg.sample.k} candidates", "pair": f"{pairs} pairs",
-            "train": f"{pairs} pairs, {steps} steps ({times['train'] / max(steps, 1):.1f} s/step)",
-            "eval": f"{args.test_prompts} greedy answers + judging"}
+    work = {
+        "prepare": "",
+        "baseline": f"{args.test_prompts} greedy answers",
+        "sample": f"{len(samples)}x{cfg.sample.k} samples, {gen_tokens} tokens ({gen_tokens / times['sample']:.0f} tokens/s)",
+        "judge": f"{len(samples) * cfg.sample.k} candidates",
+        "pair": f"{pairs} pairs",
+        "train": f"{pairs} pairs, {steps} steps ({times['train'] / max(steps, 1):.1f} s/step)",
+        "eval": f"{args.test_prompts} greedy answers + judging",
+    }
     total = sum(times.values())
-    print(f"\none iteration of {args.config} at {args.prompts} training / {args.test_prompts} test prompts "
-          f"(k={cfg.sample.k}, {cfg.sample.max_new_tokens} new tokens, eval {cfg.eval.max_new_tokens}), "
-          f"run dir {root}:")
+    print(
+        f"\none iteration of {args.config} at {args.prompts} training / {args.test_prompts} test prompts "
+        f"(k={cfg.sample.k}, {cfg.sample.max_new_tokens} new tokens, eval {cfg.eval.max_new_tokens}), "
+        f"run dir {root}:"
+    )
     for k, v in times.items():
         print(f"  {k:9s} {v:7.1f} s  {100 * v / total:4.0f}%  {work.get(k, '')}")
     print(f"  {'total':9s} {total:7.1f} s")
@@ -108,12 +126,15 @@ def main() -> None:
         return -(-n // b)
 
     ps, pt = full.data.prompts_per_iteration, full.data.test_prompts
-    scale = {"prepare": 1.0,
-             "baseline": batches(pt, cfg.eval.batch_size) / batches(args.test_prompts, cfg.eval.batch_size),
-             "eval": batches(pt, cfg.eval.batch_size) / batches(args.test_prompts, cfg.eval.batch_size),
-             "sample": batches(ps, cfg.sample.batch_size) / batches(args.prompts, cfg.sample.batch_size),
-             "judge": ps / args.prompts, "pair": ps / args.prompts,
-             "train": batches(round(pairs * ps / args.prompts), cfg.train.batch_size) / max(steps / cfg.train.epochs, 1)}
+    scale = {
+        "prepare": 1.0,
+        "baseline": batches(pt, cfg.eval.batch_size) / batches(args.test_prompts, cfg.eval.batch_size),
+        "eval": batches(pt, cfg.eval.batch_size) / batches(args.test_prompts, cfg.eval.batch_size),
+        "sample": batches(ps, cfg.sample.batch_size) / batches(args.prompts, cfg.sample.batch_size),
+        "judge": ps / args.prompts,
+        "pair": ps / args.prompts,
+        "train": batches(round(pairs * ps / args.prompts), cfg.train.batch_size) / max(steps / cfg.train.epochs, 1),
+    }
     proj = {k: v * scale[k] for k, v in times.items()}
     ptotal = sum(v for k, v in proj.items() if k != "baseline")
     print(f"\nprojected to {ps} training / {pt} test prompts (per iteration; the baseline is once per run):")
@@ -121,8 +142,10 @@ def main() -> None:
         share = "" if k == "baseline" else f"{100 * v / ptotal:4.0f}%"
         print(f"  {k:9s} {v:7.0f} s  {share}")
     print(f"  {'iteration':9s} {ptotal:7.0f} s")
-    io.write_json(root / "e2e_timings.json", {"measured": times, "projected": proj, "generated_tokens": gen_tokens,
-                                              "pairs": pairs, "steps": steps})
+    io.write_json(
+        root / "e2e_timings.json",
+        {"measured": times, "projected": proj, "generated_tokens": gen_tokens, "pairs": pairs, "steps": steps},
+    )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,22 @@ def netns_down() -> None:
 
 def try_netem(delay_ms: int) -> bool:
     a = sh("tc", "qdisc", "add", "dev", VETH_HOST, "root", "netem", "delay", f"{delay_ms}ms", check=False)
-    b = sh("ip", "netns", "exec", NS, "tc", "qdisc", "add", "dev", VETH_NS, "root", "netem", "delay",
-           f"{delay_ms}ms", check=False)
+    b = sh(
+        "ip",
+        "netns",
+        "exec",
+        NS,
+        "tc",
+        "qdisc",
+        "add",
+        "dev",
+        VETH_NS,
+        "root",
+        "netem",
+        "delay",
+        f"{delay_ms}ms",
+        check=False,
+    )
     return a.returncode == 0 and b.returncode == 0
 
 
@@ -129,9 +143,23 @@ def items(n: int) -> list[tuple[dict, list[str]]]:
 
 def measure(base_url: str, level: int, work) -> tuple[float, float]:
     os.environ.setdefault("DNO_BENCH_KEY", "unused")
-    cfg = load_config(None, [f"judge.{k}={v}" for k, v in {
-        "type": "api", "base_url": base_url, "model": "smollm2", "api_key_env": "DNO_BENCH_KEY",
-        "mode": "pairwise", "concurrency": level, "timeout_s": 120, "max_retries": 2, "backoff_s": 0.2}.items()]).judge
+    cfg = load_config(
+        None,
+        [
+            f"judge.{k}={v}"
+            for k, v in {
+                "type": "api",
+                "base_url": base_url,
+                "model": "smollm2",
+                "api_key_env": "DNO_BENCH_KEY",
+                "mode": "pairwise",
+                "concurrency": level,
+                "timeout_s": 120,
+                "max_retries": 2,
+                "backoff_s": 0.2,
+            }.items()
+        ],
+    ).judge
     judge = build_judge(cfg, cache_dir=None)  # fresh in-memory cache: every question is asked
     t0 = time.perf_counter()
     judge.score_many([p for p, _ in work], [c for _, c in work])
@@ -169,9 +197,11 @@ def main() -> None:
             else:
                 proxy = DelayProxy(host, server.port, args.delay_ms / 1000)
                 url = f"http://127.0.0.1:{proxy.port}/v1"
-                how = (f"userspace delay proxy {args.delay_ms} ms each way, in front of "
-                       + ("a veth pair into a network namespace" if ns else "127.0.0.1")
-                       + " (this kernel has no sch_netem)")
+                how = (
+                    f"userspace delay proxy {args.delay_ms} ms each way, in front of "
+                    + ("a veth pair into a network namespace" if ns else "127.0.0.1")
+                    + " (this kernel has no sch_netem)"
+                )
             measure(url, 1, work[:1])
             for lv in levels:
                 rows.append((f"+{2 * args.delay_ms} ms RTT", lv, *measure(url, lv, work)))
@@ -182,8 +212,10 @@ def main() -> None:
             if ns:
                 netns_down()
     seq = {r[0]: r[2] for r in rows if r[1] == 1}
-    print(f"\nAPI judge throughput: {args.items} items (pairwise, both orders = 2 requests each), "
-          f"llama.cpp server with SmolLM2-135M Q4_1, {args.threads} thread(s); latency: {how}\n")
+    print(
+        f"\nAPI judge throughput: {args.items} items (pairwise, both orders = 2 requests each), "
+        f"llama.cpp server with SmolLM2-135M Q4_1, {args.threads} thread(s); latency: {how}\n"
+    )
     print("| setting | concurrency | items/s | requests/s | vs sequential |")
     print("|---|---|---|---|---|")
     for name, lv, ips, rps in rows:

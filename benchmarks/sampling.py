@@ -41,13 +41,21 @@ def plain_generate(model, tok, prompts, n, *, temperature, top_p, max_new_tokens
     eos = sorted(set(_eos_ids(model, tok)))
     out = []
     for b, start in enumerate(range(0, len(prompts), batch_size)):
-        texts = [render_prompt(tok, p["messages"]) for p in prompts[start:start + batch_size]]
+        texts = [render_prompt(tok, p["messages"]) for p in prompts[start : start + batch_size]]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         torch.manual_seed(batch_seed(seed, b))
-        gen = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=n, do_sample=True,
-                             temperature=temperature, top_p=top_p, top_k=0, pad_token_id=tok.pad_token_id,
-                             eos_token_id=eos)
-        out += gen[:, enc["input_ids"].shape[1]:].tolist()
+        gen = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=n,
+            do_sample=True,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=0,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=eos,
+        )
+        out += gen[:, enc["input_ids"].shape[1] :].tolist()
     return out
 
 
@@ -74,8 +82,11 @@ def main() -> None:
     settings = dict(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=0)
     eos = set(_eos_ids(model, tok))
     sampler = HFSampler(model, tok, args.batch_size)
-    print(f"{len(prompts)} prompts x {args.k} samples, {args.max_new_tokens} new tokens, batch {args.batch_size} "
-          f"prompts, device {model.device}, {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"{len(prompts)} prompts x {args.k} samples, {args.max_new_tokens} new tokens, batch {args.batch_size} "
+        f"prompts, device {model.device}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
 
     # warm-up (first-call allocations, lazy imports), not timed
     sampler.generate(prompts[:2], 2, **{**settings, "max_new_tokens": 4})
@@ -84,7 +95,7 @@ def main() -> None:
     same = True
     ref_tokens = None
     for r in range(args.repeats):
-        for v in (("dno", "plain") if r % 2 == 0 else ("plain", "dno")):
+        for v in ("dno", "plain") if r % 2 == 0 else ("plain", "dno"):
             t = time.perf_counter()
             if v == "dno":
                 gens = sampler.generate(prompts, args.k, **settings)
@@ -99,9 +110,13 @@ def main() -> None:
             res[v].append(n_tok / secs)
             print(f"  {v:5s} {n_tok} tokens in {secs:.1f} s: {n_tok / secs:.1f} tokens/s", flush=True)
     ratios = [d / p for d, p in zip(res["dno"], res["plain"])]
-    print(f"\nHFSampler {st.median(res['dno']):.1f} tokens/s, plain generate loop {st.median(res['plain']):.1f} tokens/s")
-    print(f"  ratio HFSampler / plain: {st.median(ratios):.3f} (per alternation: "
-          f"{', '.join(f'{x:.3f}' for x in ratios)}; target >= 0.95); identical token counts: {same}")
+    print(
+        f"\nHFSampler {st.median(res['dno']):.1f} tokens/s, plain generate loop {st.median(res['plain']):.1f} tokens/s"
+    )
+    print(
+        f"  ratio HFSampler / plain: {st.median(ratios):.3f} (per alternation: "
+        f"{', '.join(f'{x:.3f}' for x in ratios)}; target >= 0.95); identical token counts: {same}"
+    )
 
     if args.vllm:
         if not torch.cuda.is_available():
@@ -111,9 +126,15 @@ def main() -> None:
 
         from dno.generation.vllm import VLLMSampler
 
-        cfg = SimpleNamespace(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                              tensor_parallel_size=1, gpu_memory_utilization=0.5, max_model_len=2048,
-                              enforce_eager=False)
+        cfg = SimpleNamespace(
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_new_tokens=args.max_new_tokens,
+            tensor_parallel_size=1,
+            gpu_memory_utilization=0.5,
+            max_model_len=2048,
+            enforce_eager=False,
+        )
         try:
             v = VLLMSampler(path, cfg, dtype="float32")
         except Exception as e:  # noqa: BLE001
@@ -121,7 +142,7 @@ def main() -> None:
             return
         out = {"vllm": [], "hf": []}
         for r in range(args.repeats):
-            for name in (("vllm", "hf") if r % 2 == 0 else ("hf", "vllm")):
+            for name in ("vllm", "hf") if r % 2 == 0 else ("hf", "vllm"):
                 t = time.perf_counter()
                 gens = (v if name == "vllm" else sampler).generate(prompts, args.k, **settings)
                 secs = time.perf_counter() - t

@@ -50,8 +50,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RAMBLE = ("Well, that is a really interesting question and there are many different ways to think about it, "
-          "so let me explain the whole thing step by step from the very beginning for you.")
+RAMBLE = (
+    "Well, that is a really interesting question and there are many different ways to think about it, "
+    "so let me explain the whole thing step by step from the very beginning for you."
+)
 NICE = ["It is lovely and warm.", "Bright, calm and kind.", "A simple, pleasant thing.", "Short and sweet, really."]
 
 
@@ -63,9 +65,16 @@ def synthetic_pairs(n: int, seed: int = 7) -> list[dict]:
     out = []
     for i, p in enumerate(prompts):
         chosen = str(p["answer"]) if "answer" in p else NICE[i % len(NICE)]
-        rejected = RAMBLE if i % 2 else f"The answer is {p.get('answer', 'unclear')}. " + RAMBLE[:60 + 7 * (i % 5)]
-        out.append({"messages": p["messages"], "chosen": chosen, "rejected": rejected,
-                    "chosen_finished": True, "rejected_finished": i % 3 != 0})
+        rejected = RAMBLE if i % 2 else f"The answer is {p.get('answer', 'unclear')}. " + RAMBLE[: 60 + 7 * (i % 5)]
+        out.append(
+            {
+                "messages": p["messages"],
+                "chosen": chosen,
+                "rejected": rejected,
+                "chosen_finished": True,
+                "rejected_finished": i % 3 != 0,
+            }
+        )
     return out
 
 
@@ -74,8 +83,16 @@ def run_pairs(src: str | None, n: int) -> list[dict]:
         return synthetic_pairs(n)
     prompts = {json.loads(x)["id"]: json.loads(x) for x in open(Path(src) / "prompts.jsonl")}
     rows = [json.loads(x) for x in open(Path(src) / "pairs.jsonl")][:n]
-    return [{"messages": prompts[r["id"]]["messages"], "chosen": r["chosen"], "rejected": r["rejected"],
-             "chosen_finished": r["chosen_finished"], "rejected_finished": r["rejected_finished"]} for r in rows]
+    return [
+        {
+            "messages": prompts[r["id"]]["messages"],
+            "chosen": r["chosen"],
+            "rejected": r["rejected"],
+            "chosen_finished": r["chosen_finished"],
+            "rejected_finished": r["rejected_finished"],
+        }
+        for r in rows
+    ]
 
 
 def matmul_peak(size: int = 2048, reps: int = 5) -> float:
@@ -88,7 +105,7 @@ def matmul_peak(size: int = 2048, reps: int = 5) -> float:
     for _ in range(reps):
         t = time.perf_counter()
         torch.matmul(a, b)
-        best = max(best, 2 * size ** 3 / (time.perf_counter() - t))
+        best = max(best, 2 * size**3 / (time.perf_counter() - t))
     return best
 
 
@@ -112,7 +129,8 @@ def unfused_sequence_logps(model, seqs, pad_id, device=None):
     ids, attn, resp = collate(seqs, pad_id, model.device)
     logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]  # (B, T-1, V)
     token_logps = -torch.nn.functional.cross_entropy(
-        logits.transpose(1, 2).float(), ids[:, 1:], reduction="none")  # (B, T-1)
+        logits.transpose(1, 2).float(), ids[:, 1:], reduction="none"
+    )  # (B, T-1)
     return (token_logps * resp[:, 1:]).sum(-1)
 
 
@@ -135,13 +153,25 @@ def child(args) -> dict:
     model, tok = models.load_policy(path)
     pairs = run_pairs(args.pairs_from, args.pairs)
     steps = -(-len(pairs) // args.batch_size) * args.epochs
-    enc = [(encode(tok, p["messages"], p["chosen"], p["chosen_finished"]),
-            encode(tok, p["messages"], p["rejected"], p["rejected_finished"])) for p in pairs]
+    enc = [
+        (
+            encode(tok, p["messages"], p["chosen"], p["chosen_finished"]),
+            encode(tok, p["messages"], p["rejected"], p["rejected_finished"]),
+        )
+        for p in pairs
+    ]
     real_tokens = sum(len(c.ids) + len(r.ids) for c, r in enc)
     resp_tokens = sum(len(c.ids) - c.prompt_len + len(r.ids) - r.prompt_len for c, r in enc)
     n_mm = matmul_params(model)
-    res = {"variant": args.variant, "pairs": len(pairs), "steps": steps, "tokens": real_tokens,
-           "response_tokens": resp_tokens, "matmul_params": n_mm, "threads": torch.get_num_threads()}
+    res = {
+        "variant": args.variant,
+        "pairs": len(pairs),
+        "steps": steps,
+        "tokens": real_tokens,
+        "response_tokens": resp_tokens,
+        "matmul_params": n_mm,
+        "threads": torch.get_num_threads(),
+    }
     if args.variant.startswith("dno"):
         peak = matmul_peak()
         items = [PairBatchItem(c, r) for c, r in enc]
@@ -153,20 +183,43 @@ def child(args) -> dict:
         res["final_loss"] = hist[-1]["loss"]
         flops = (6 * args.epochs + 2) * n_mm * real_tokens  # trained passes + one reference pass
         computed = real_tokens if args.variant != "dno" else sum(len(c.ids) + len(r.ids) - r.prompt_len for c, r in enc)
-        res["hardware_fraction_of_matmul_peak"] = (6 * args.epochs + 2) * n_mm * computed / secs / res["matmul_peak_flops"]
+        res["hardware_fraction_of_matmul_peak"] = (
+            (6 * args.epochs + 2) * n_mm * computed / secs / res["matmul_peak_flops"]
+        )
     else:
         from datasets import Dataset
         from trl import DPOConfig, DPOTrainer
 
-        ds = Dataset.from_list([{"prompt": p["messages"],
-                                 "chosen": [{"role": "assistant", "content": p["chosen"]}],
-                                 "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
+        ds = Dataset.from_list(
+            [
+                {
+                    "prompt": p["messages"],
+                    "chosen": [{"role": "assistant", "content": p["chosen"]}],
+                    "rejected": [{"role": "assistant", "content": p["rejected"]}],
+                }
+                for p in pairs
+            ]
+        )
         extra = {} if args.trl_defaults else {"bf16": False, "gradient_checkpointing": False}
-        cfg = DPOConfig(output_dir=str(Path(args.tmp) / "trl_out"), per_device_train_batch_size=args.batch_size,
-                        max_steps=steps, learning_rate=args.lr, beta=0.1, lr_scheduler_type="constant",
-                        warmup_steps=0, max_grad_norm=1.0, weight_decay=0.0, report_to=[], use_cpu=True,
-                        logging_steps=1, save_strategy="no", seed=0, dataloader_num_workers=0,
-                        disable_tqdm=True, **extra)
+        cfg = DPOConfig(
+            output_dir=str(Path(args.tmp) / "trl_out"),
+            per_device_train_batch_size=args.batch_size,
+            max_steps=steps,
+            learning_rate=args.lr,
+            beta=0.1,
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            max_grad_norm=1.0,
+            weight_decay=0.0,
+            report_to=[],
+            use_cpu=True,
+            logging_steps=1,
+            save_strategy="no",
+            seed=0,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+            **extra,
+        )
         trainer = DPOTrainer(model=model, ref_model=None, args=cfg, train_dataset=ds, processing_class=tok)
         t = time.perf_counter()
         out = trainer.train()
@@ -174,17 +227,38 @@ def child(args) -> dict:
         res["final_loss"] = out.training_loss
         res["trl_has_ref_model"] = trainer.ref_model is not None
         flops = 8 * args.epochs * n_mm * real_tokens  # trained pass + reference pass in every step
-    res.update(seconds=secs, seconds_per_pair=secs / (len(pairs) * args.epochs), seconds_per_step=secs / steps,
-               flops=flops, achieved_flops=flops / secs,
-               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    res.update(
+        seconds=secs,
+        seconds_per_pair=secs / (len(pairs) * args.epochs),
+        seconds_per_step=secs / steps,
+        flops=flops,
+        achieved_flops=flops / secs,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
     if "matmul_peak_flops" in res:
         res["fraction_of_matmul_peak"] = res["achieved_flops"] / res["matmul_peak_flops"]
     return res
 
 
 def spawn(variant: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--child", variant, "--pairs", str(args.pairs), "--batch-size",
-           str(args.batch_size), "--epochs", str(args.epochs), "--lr", str(args.lr), "--model", args.model, "--tmp", args.tmp]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        "--pairs",
+        str(args.pairs),
+        "--batch-size",
+        str(args.batch_size),
+        "--epochs",
+        str(args.epochs),
+        "--lr",
+        str(args.lr),
+        "--model",
+        args.model,
+        "--tmp",
+        args.tmp,
+    ]
     if args.pairs_from:
         cmd += ["--pairs-from", args.pairs_from]
     if args.trl_defaults:
@@ -225,10 +299,12 @@ def main() -> None:
     for v in order:
         r = spawn(v, args)
         results[v].append(r)
-        print(f"  {v}: {r['seconds']:.1f} s for {r['pairs']} pairs ({r['seconds_per_pair']:.2f} s/pair), "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['achieved_flops'] / 1e9:.1f} GFLOP/s"
-              + (f", matmul peak {r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s" if "matmul_peak_flops" in r else ""),
-              flush=True)
+        print(
+            f"  {v}: {r['seconds']:.1f} s for {r['pairs']} pairs ({r['seconds_per_pair']:.2f} s/pair), "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['achieved_flops'] / 1e9:.1f} GFLOP/s"
+            + (f", matmul peak {r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s" if "matmul_peak_flops" in r else ""),
+            flush=True,
+        )
 
     import statistics as st
 
@@ -236,26 +312,38 @@ def main() -> None:
         return st.median(x[k] for x in results[v])
 
     first = results[variants[0]][0]
-    print(f"\n{first['pairs']} pairs x {args.epochs} epochs, batch {args.batch_size}, {first['steps']} steps, {first['tokens']} real tokens "
-          f"({first['response_tokens']} response tokens), {first['threads']} torch threads, medians of {args.repeats}:")
+    print(
+        f"\n{first['pairs']} pairs x {args.epochs} epochs, batch {args.batch_size}, {first['steps']} steps, {first['tokens']} real tokens "
+        f"({first['response_tokens']} response tokens), {first['threads']} torch threads, medians of {args.repeats}:"
+    )
     for v in variants:
-        print(f"  {v:4s} {med(v, 'seconds_per_pair'):6.2f} s/pair  {med(v, 'seconds_per_step'):6.2f} s/step  "
-              f"peak RSS {med(v, 'peak_rss_mb'):6.0f} MB  {med(v, 'achieved_flops') / 1e9:6.1f} GFLOP/s")
+        print(
+            f"  {v:4s} {med(v, 'seconds_per_pair'):6.2f} s/pair  {med(v, 'seconds_per_step'):6.2f} s/step  "
+            f"peak RSS {med(v, 'peak_rss_mb'):6.0f} MB  {med(v, 'achieved_flops') / 1e9:6.1f} GFLOP/s"
+        )
     for v in (x for x in variants if x.startswith("dno")):
         fr = [x["fraction_of_matmul_peak"] for x in results[v]]
         hw = [x["hardware_fraction_of_matmul_peak"] for x in results[v]]
-        print(f"  {v} achieved / matmul peak (same process): model FLOPs {st.median(fr):.2f} "
-              f"(per run: {', '.join(f'{x:.2f}' for x in fr)}; target >= 0.40), "
-              f"hardware FLOPs {st.median(hw):.2f} (per run: {', '.join(f'{x:.2f}' for x in hw)})")
-    for a, b, what in (("dno", "trl", "target >= 1.3 / <= 0.7"), ("dno-unpacked", "trl", "before the change"),
-                       ("dno", "dno-unpacked", "after / before"), ("dno-unfused", "trl", "before both changes"),
-                       ("dno", "dno-unfused", "after / before both")):
+        print(
+            f"  {v} achieved / matmul peak (same process): model FLOPs {st.median(fr):.2f} "
+            f"(per run: {', '.join(f'{x:.2f}' for x in fr)}; target >= 0.40), "
+            f"hardware FLOPs {st.median(hw):.2f} (per run: {', '.join(f'{x:.2f}' for x in hw)})"
+        )
+    for a, b, what in (
+        ("dno", "trl", "target >= 1.3 / <= 0.7"),
+        ("dno-unpacked", "trl", "before the change"),
+        ("dno", "dno-unpacked", "after / before"),
+        ("dno-unfused", "trl", "before both changes"),
+        ("dno", "dno-unfused", "after / before both"),
+    ):
         if a in results and b in results:
             sp = [y["seconds_per_pair"] / x["seconds_per_pair"] for x, y in zip(results[a], results[b])]
             mem = [x["peak_rss_mb"] / y["peak_rss_mb"] for x, y in zip(results[a], results[b])]
-            print(f"  {a} vs {b} ({what}): speed-up {st.median(sp):.2f}x "
-                  f"(per alternation: {', '.join(f'{x:.2f}' for x in sp)}), "
-                  f"peak RSS ratio {st.median(mem):.2f} (per alternation: {', '.join(f'{x:.2f}' for x in mem)})")
+            print(
+                f"  {a} vs {b} ({what}): speed-up {st.median(sp):.2f}x "
+                f"(per alternation: {', '.join(f'{x:.2f}' for x in sp)}), "
+                f"peak RSS ratio {st.median(mem):.2f} (per alternation: {', '.join(f'{x:.2f}' for x in mem)})"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -7,9 +7,14 @@ Needs vLLM (its CPU build on a machine without CUDA: `bash scripts/install.sh --
 child process of its own, one after another, restricted to the same CPUs (`--cpus`, default: all this process may
 use) with as many threads: `torch.set_num_threads` for the HF sampler, `VLLM_CPU_OMP_THREADS_BIND` for vLLM's CPU
 worker (vLLM's engine-core process shares those CPUs). Each child starts its sampler (not timed in tokens/s), makes
-a small warm-up call, then `--repeats` timed calls of `generate(prompts, k)` at temperature 0.7 / top-p 0.95; the
+a warm-up call (all prompts, 4 new tokens), then `--repeats` timed calls of `generate(prompts, k)` at temperature 0.7 / top-p 0.95; the
 figure is the median of generated tokens (up to the end-of-sequence token, `Generation.tokens`) per second.
 vLLM runs `dno.generation.vllm.VLLMSampler` with the sample config's defaults, as `sample.backend: vllm` would.
+
+Measured 2026-11-24 (vllm-cpu 0.32.0, torch 2.13.0+cpu, 2-core AMD EPYC with AVX2 but no AVX-512, other jobs
+running): 32 x 6, 32 new tokens, one core each: HF 38.6, vLLM float32 55.3 tokens/s (1.43x); both cores, the
+first vLLM call quiet, the second not: HF 58.2, vLLM float32 60.3 (1.04x; 68.7 on the quiet call). 8 x 6, one core:
+HF 31.9, vLLM float32 50.0 (1.57x), vLLM bfloat16 11.5 (0.36x: without AVX-512 bfloat16 is slow on this CPU).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics as st
 import subprocess
 import sys
@@ -42,7 +48,7 @@ def child(args) -> dict:
 
     backend, dtype = args.child.split("-")
     path = models.resolve(args.model)
-    prompts = make_splits(DataConfig(prompts_per_iteration=args.prompts), 1)["train1"][:args.prompts]
+    prompts = make_splits(DataConfig(prompts_per_iteration=args.prompts), 1)["train1"][: args.prompts]
     if backend == "hf":
         from dno.generation.hf import HFSampler
 
@@ -55,26 +61,48 @@ def child(args) -> dict:
         sampler = VLLMSampler(path, SampleConfig(backend="vllm"), dtype=dtype, seed=0)
     start_s = time.perf_counter() - t0
     settings = dict(temperature=args.temperature, top_p=args.top_p, seed=0)
-    sampler.generate(prompts[:2], 2, max_new_tokens=4, **settings)  # warm-up, not timed
+    sampler.generate(prompts, args.k, max_new_tokens=4, **settings)  # warm-up at the timed shapes, not timed
     runs = []
     for _ in range(args.repeats):
         t = time.perf_counter()
         gens = sampler.generate(prompts, args.k, max_new_tokens=args.max_new_tokens, **settings)
         secs = time.perf_counter() - t
         runs.append({"tokens": sum(g.tokens for gs in gens for g in gs), "seconds": secs})
-    return {"variant": args.child, "threads": len(cpus), "start_s": start_s, "runs": runs,
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "variant": args.child,
+        "threads": len(cpus),
+        "start_s": start_s,
+        "runs": runs,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
-def run_child(variant: str, args) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(len(args.cpus.split(","))),
-           "VLLM_CPU_OMP_THREADS_BIND": args.cpus, "VLLM_LOGGING_LEVEL": "WARNING", "TOKENIZERS_PARALLELISM": "false"}
+def run_child(variant: str, args) -> dict | None:
+    """The child's result; None (and its output's tail printed) when it fails or runs past `--timeout`, after
+    its whole process group (vLLM's engine-core and worker processes too) is killed."""
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(len(args.cpus.split(","))),
+        "VLLM_CPU_OMP_THREADS_BIND": args.cpus,
+        "VLLM_LOGGING_LEVEL": "WARNING",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     cmd = [sys.executable, __file__, "--child", variant, *sys.argv[1:]]
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=args.timeout)
+        why = f"exit {proc.returncode}"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        why = f"timed out after {args.timeout} s"
+    line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode or line is None:
-        sys.exit(f"{variant} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return json.loads(line[len("RESULT "):])
+        print(f"  {variant:14s} failed ({why}):\n{out[-2000:]}\n{err[-3000:]}", flush=True)
+        return None
+    return json.loads(line[len("RESULT ") :])
 
 
 def tokens_per_s(result: dict) -> float:
@@ -91,20 +119,30 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8, help="the HF sampler's prompts per batch")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--cpus", default=",".join(map(str, sorted(os.sched_getaffinity(0)))),
-                    help="CPU ids every variant runs on (as many threads)")
+    ap.add_argument(
+        "--cpus",
+        default=",".join(map(str, sorted(os.sched_getaffinity(0)))),
+        help="CPU ids every variant runs on (as many threads)",
+    )
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--timeout", type=int, default=1200, help="seconds a variant may run (start-up included)")
     ap.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print("RESULT " + json.dumps(child(args)), flush=True)
         return
 
-    print(f"{args.model}: {args.prompts} prompts x {args.k} samples, {args.max_new_tokens} new tokens, temperature "
-          f"{args.temperature}, top-p {args.top_p}; CPUs {args.cpus}; {args.repeats} timed calls per variant", flush=True)
+    print(
+        f"{args.model}: {args.prompts} prompts x {args.k} samples, {args.max_new_tokens} new tokens, temperature "
+        f"{args.temperature}, top-p {args.top_p}; CPUs {args.cpus}; {args.repeats} timed calls per variant",
+        flush=True,
+    )
     results = {}
     for variant in args.variants.split(","):
-        res = results[variant] = run_child(variant, args)
+        res = run_child(variant, args)
+        if res is None:
+            continue
+        results[variant] = res
         runs = ", ".join(f"{r['tokens']} tok in {r['seconds']:.1f} s" for r in res["runs"])
         print(f"  {variant:14s} start {res['start_s']:5.1f} s | {runs} | {tokens_per_s(res):6.1f} tokens/s", flush=True)
     if "hf-float32" in results:

@@ -7,30 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from dno.config import launch_keys
+from dno.config import find_config, split_config_args
 from dno.errors import DnoError
-
-PACKAGE_CONFIGS = Path(__file__).parent / "configs"
-
-
-def find_config(name: str | None) -> Path:
-    """A config path, or the name of a shipped config (`default`, `tiny`)."""
-    if name is None:
-        return PACKAGE_CONFIGS / "default.yaml"
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    shipped = PACKAGE_CONFIGS / f"{name}.yaml"
-    if shipped.is_file():
-        return shipped
-    raise DnoError(f"{name}: no such config file (shipped configs: "
-                   f"{', '.join(sorted(p.stem for p in PACKAGE_CONFIGS.glob('*.yaml')))})")
-
-
-def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
-    if items and "=" not in items[0]:
-        return items[0], items[1:]
-    return None, items
+from dno.run.commands import _add_stage_commands, cmd_stage
 
 
 def cmd_run(args) -> int:
@@ -39,7 +18,7 @@ def cmd_run(args) -> int:
     from dno.run.preflight import preflight
     from dno.run.rundir import RunDir
 
-    name, overrides = _split_args(args.items)
+    name, overrides = split_config_args(args.items)
     path = find_config(name)
     cfg = load_config(path, overrides)
     parse_stop(args.stop_after)
@@ -53,216 +32,129 @@ def cmd_agree(args) -> int:
     from dno.analysis import agreement
     from dno.config import load_config
 
-    name, overrides = _split_args(args.items)
+    name, overrides = split_config_args(args.items)
     cfg = load_config(find_config(name), overrides)
-    r = agreement.main(cfg, run_dir=args.run_dir, n_prompts=args.prompts, max_pairs=args.pairs,
-                       cache_dir=args.cache_dir, out=args.out, injection=args.injection)
+    r = agreement.main(
+        cfg,
+        run_dir=args.run_dir,
+        n_prompts=args.prompts,
+        max_pairs=args.pairs,
+        cache_dir=args.cache_dir,
+        out=args.out,
+        injection=args.injection,
+    )
     print(agreement.report(r))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dno", description="Direct Nash Optimization: self-improvement by self-play against a judge.")
+    parser = argparse.ArgumentParser(
+        prog="dno", description="Direct Nash Optimization: self-improvement by self-play against a judge."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="run (or resume) DNO iterations", description=(
-        "Run sample → judge → pair → train → eval for every iteration, resuming a run directory where it stopped. "
-        "CONFIG is a YAML file or a shipped config name (default: the embedded default); "
-        "key=value arguments override it, e.g. `dno run configs/default.yaml train.beta=0.05`."))
+    run = sub.add_parser(
+        "run",
+        help="run (or resume) DNO iterations",
+        description=(
+            "Run sample → judge → pair → train → eval for every iteration, resuming a run directory where it stopped. "
+            "CONFIG is a YAML file or a shipped config name (default: the embedded default); "
+            "key=value arguments override it, e.g. `dno run configs/default.yaml train.beta=0.05`."
+        ),
+    )
     run.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
     run.add_argument("--run-dir", help="where the run lives (default: runs/<config name>)")
     run.add_argument("--stop-after", metavar="ITER:STAGE", help="stop once this stage is complete, e.g. 1:judge")
     run.set_defaults(func=cmd_run)
 
-    agree = sub.add_parser("agree", help="measure a judge's agreement with the oracle", description=(
-        "Judge every oracle-ranked pair of the policy's candidates on the default task in both orders and report "
-        "agreement with the oracle and position consistency. The judge is the config's `judge` section, e.g. "
-        "`dno agree judge.type=api judge.base_url=http://127.0.0.1:8000/v1 judge.model=m judge.mode=pairwise`."))
+    agree = sub.add_parser(
+        "agree",
+        help="measure a judge's agreement with the oracle",
+        description=(
+            "Judge every oracle-ranked pair of the policy's candidates on the default task in both orders and report "
+            "agreement with the oracle and position consistency. The judge is the config's `judge` section, e.g. "
+            "`dno agree judge.type=api judge.base_url=http://127.0.0.1:8000/v1 judge.model=m judge.mode=pairwise`."
+        ),
+    )
     agree.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
     agree.add_argument("--run-dir", help="take candidates from this run's iter_1 samples (default: sample fresh ones)")
     agree.add_argument("--prompts", type=int, default=24, help="fresh prompts to sample candidates for (default 24)")
     agree.add_argument("--pairs", type=int, default=60, help="at most this many pairs (default 60)")
     agree.add_argument("--cache-dir", help="answer cache for LLM/API judges (default: none)")
     agree.add_argument("--out", help="also write the result, per pair, as JSON here")
-    agree.add_argument("--injection", type=int, default=12, metavar="N", help=(
-        "judge manipulation: N right/wrong arithmetic pairs, the wrong answer also with a note addressing the "
-        "judge appended; reports how often the judge prefers it (default 12; 0 = skip)"))
+    agree.add_argument(
+        "--injection",
+        type=int,
+        default=12,
+        metavar="N",
+        help=(
+            "judge manipulation: N right/wrong arithmetic pairs, the wrong answer also with a note addressing the "
+            "judge appended; reports how often the judge prefers it (default 12; 0 = skip)"
+        ),
+    )
     agree.set_defaults(func=cmd_agree)
 
-    ev = sub.add_parser("eval", help="evaluate a run's policies against a baseline with any judge", description=(
-        "Win rate (ties = ½) with a 95%% bootstrap interval, length-controlled win rate, mean length and a "
-        "per-task breakdown of each iteration's policy against a baseline, on held-out prompts. Results go to "
-        "RUN/evals/<baseline>__<judge>/ and are cached: a rerun skips finished iterations. "
-        "Extra judge.KEY=VALUE arguments override the run's eval judge, e.g. `judge.model=gpt-4o`."))
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a run's policies against a baseline with any judge",
+        description=(
+            "Win rate (ties = ½) with a 95%% bootstrap interval, length-controlled win rate, mean length and a "
+            "per-task breakdown of each iteration's policy against a baseline, on held-out prompts. Results go to "
+            "RUN/evals/<baseline>__<judge>/ and are cached: a rerun skips finished iterations. "
+            "Extra judge.KEY=VALUE arguments override the run's eval judge, e.g. `judge.model=gpt-4o`."
+        ),
+    )
     ev.add_argument("run_dir", metavar="RUN")
     ev.add_argument("overrides", nargs="*", metavar="judge.KEY=VALUE")
-    ev.add_argument("--baseline", default="iter0", metavar="iter0|FILE.jsonl|OTHER_RUN[:T]", help=(
-        "what to compare against: the run's iteration-0 policy (default), a JSONL file of {id, response} "
-        "(e.g. a teacher's answers), or another run's policy π_T (default T: its last iteration)"))
+    ev.add_argument(
+        "--baseline",
+        default="iter0",
+        metavar="iter0|FILE.jsonl|OTHER_RUN[:T]",
+        help=(
+            "what to compare against: the run's iteration-0 policy (default), a JSONL file of {id, response} "
+            "(e.g. a teacher's answers), or another run's policy π_T (default T: its last iteration)"
+        ),
+    )
     ev.add_argument("--judge", metavar="TYPE", help="judge type (default: the run's eval.judge)")
-    ev.add_argument("--iterations", metavar="all|1,3", help="which iterations (default: all trained; "
-                    "iteration 0 too when the baseline is not iter0)")
+    ev.add_argument(
+        "--iterations",
+        metavar="all|1,3",
+        help="which iterations (default: all trained; iteration 0 too when the baseline is not iter0)",
+    )
     ev.add_argument("--split", default="test", choices=("test", "val"), help="held-out prompts to use")
-    ev.add_argument("--report", action="store_true", help="also write report.md and plots into the evaluation directory")
-    ev.add_argument("--iter", type=int, metavar="T", help=(
-        "instead: run iteration T's own eval stage (and val, when configured) on the run directory, as "
-        "`dno run` does (RUN/iter_T/eval/), computing the baseline first if needed"))
+    ev.add_argument(
+        "--report", action="store_true", help="also write report.md and plots into the evaluation directory"
+    )
+    ev.add_argument(
+        "--iter",
+        type=int,
+        metavar="T",
+        help=(
+            "instead: run iteration T's own eval stage (and val, when configured) on the run directory, as "
+            "`dno run` does (RUN/iter_T/eval/), computing the baseline first if needed"
+        ),
+    )
     ev.set_defaults(func=cmd_eval)
 
-    rep = sub.add_parser("report", help="write report.md and PNG plots for one or several runs", description=(
-        "Win rate and length-controlled win rate per iteration with intervals, mean length, per-task breakdown, "
-        "pairs by type, margin histogram, training curves, judge failures and cost; several runs side by side, "
-        "with the performance gap recovered when a weak-judge run is given with an oracle-judge run."))
+    rep = sub.add_parser(
+        "report",
+        help="write report.md and PNG plots for one or several runs",
+        description=(
+            "Win rate and length-controlled win rate per iteration with intervals, mean length, per-task breakdown, "
+            "pairs by type, margin histogram, training curves, judge failures and cost; several runs side by side, "
+            "with the performance gap recovered when a weak-judge run is given with an oracle-judge run."
+        ),
+    )
     rep.add_argument("runs", nargs="+", metavar="RUN")
     rep.add_argument("--out", help="output directory (default: the run directory for one run, ./report for several)")
-    rep.add_argument("--eval", dest="eval_key", metavar="KEY",
-                     help="report a `dno eval` result (RUN/evals/KEY) instead of the runs' own eval stage")
+    rep.add_argument(
+        "--eval",
+        dest="eval_key",
+        metavar="KEY",
+        help="report a `dno eval` result (RUN/evals/KEY) instead of the runs' own eval stage",
+    )
     rep.set_defaults(func=cmd_report)
     _add_stage_commands(sub)
     return parser
-
-
-# ---- one stage at a time, on a run directory (GPU nodes: scripts/iteration.sh, docs/gpu.md) ----------
-
-# Settings a stage command may override for this invocation only: the launch settings, which do not change
-# what a run computes (dno.config.setting); the run directory's config.yaml is left as it is.
-LAUNCH_KEYS = tuple(sorted(launch_keys()))
-
-
-def _add_stage_commands(sub) -> None:
-    prep = sub.add_parser("prepare", help="create a run directory: config.yaml and the prompt slices", description=(
-        "Write RUN/config.yaml and fix the test / validation / per-iteration prompt slices, without running any "
-        "stage; then `dno baseline`, `dno sample` ... work on RUN. Same arguments as `dno run`."))
-    prep.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
-    prep.add_argument("--run-dir", help="where the run lives (default: runs/<config name>)")
-    prep.add_argument("--train-processes", type=int, metavar="N", help=(
-        "check now that train.batch_size fits N training processes (the scripts pass their GPU count)"))
-    prep.add_argument("--accelerate-config", metavar="FILE", help="the accelerate config training will use (DeepSpeed "
-                      "needs train.batch_size to be a multiple of processes x accumulation steps)")
-    prep.set_defaults(func=cmd_prepare)
-
-    base = sub.add_parser("baseline", help="π_0's greedy answers to the held-out prompts (run dir)")
-    base.add_argument("run_dir", metavar="RUN")
-    base.add_argument("overrides", nargs="*", metavar="key=value", help=f"this invocation only: {', '.join(LAUNCH_KEYS)}")
-    base.set_defaults(func=cmd_stage, stage="baseline", iter=0, shard=None, force=False)
-
-    helps = {"sample": "K samples per prompt from π_{T-1}", "judge": "score every sample",
-             "pair": "build (chosen, rejected) pairs", "train": "train π_T from π_{T-1} (one process, or every process of accelerate launch)"}
-    for stage, text in helps.items():
-        p = sub.add_parser(stage, help=f"one stage of iteration T on a run directory: {text}", description=(
-            f"Run the {stage} stage of iteration T on RUN with RUN/config.yaml; skipped when its output exists "
-            "(--force redoes it)." + (" --shard I/N does shard I of N (counted from 0) and merges once all N "
-                                      "are on disk; see docs/gpu.md." if stage in ("sample", "judge") else "")
-            + (" Under `accelerate launch` it trains on every process (docs/gpu.md)." if stage == "train" else "")))
-        p.add_argument("run_dir", metavar="RUN")
-        p.add_argument("overrides", nargs="*", metavar="key=value", help=f"this invocation only: {', '.join(LAUNCH_KEYS)}")
-        p.add_argument("--iter", type=int, required=True, metavar="T", help="the iteration (1..iterations)")
-        if stage in ("sample", "judge"):
-            p.add_argument("--shard", metavar="I/N", help="only shard I of N (I = 0..N-1)")
-        else:
-            p.set_defaults(shard=None)
-        p.add_argument("--force", action="store_true", help="redo the stage even if its output exists")
-        p.set_defaults(func=cmd_stage, stage=stage)
-
-    merge = sub.add_parser("merge", help="merge the shards of a sample or judge stage", description=(
-        "Concatenate RUN/iter_T/shards/<stage>.*-of-N.jsonl in prompt order into samples.jsonl / judgments.jsonl "
-        "(with the HF sampler, byte-identical to an unsharded run); shards computed from inputs that changed since "
-        "are refused. The last shard to finish does this by itself."))
-    merge.add_argument("run_dir", metavar="RUN")
-    merge.add_argument("--iter", type=int, required=True, metavar="T")
-    merge.add_argument("--stage", required=True, choices=("sample", "judge"))
-    merge.add_argument("--shards", type=int, metavar="N", help="merge the set of N shards (default: the complete set)")
-    merge.set_defaults(func=cmd_merge)
-
-
-def _open_run(run_dir: str, overrides=()):
-    """The run directory with its saved config (+ LAUNCH_KEYS overrides for this invocation)."""
-    from dno.config import load_config
-    from dno.run.rundir import RunDir
-
-    saved = Path(run_dir) / "config.yaml"
-    if not saved.is_file():
-        raise DnoError(f"{run_dir}: not a run directory (no config.yaml); create it with `dno prepare CONFIG --run-dir {run_dir}`")
-    bad = [o for o in overrides if o.split("=", 1)[0].strip() not in LAUNCH_KEYS]
-    if bad:
-        raise DnoError(f"{bad[0]}: a stage command may only override {', '.join(LAUNCH_KEYS)} "
-                       "(the rest of the run's settings are fixed in its config.yaml)")
-    run = RunDir.open(run_dir, load_config(saved))
-    if overrides:
-        run = RunDir(run.root, load_config(saved, overrides))  # not written back: this invocation only
-    return run
-
-
-def cmd_prepare(args) -> int:
-    from dno import stages
-    from dno.config import load_config
-    from dno.run.rundir import RunDir
-
-    name, overrides = _split_args(args.items)
-    path = find_config(name)
-    cfg = load_config(path, overrides)
-    from dno.run.preflight import check_training_layout, preflight
-
-    preflight(cfg)  # models, prompts and judges checked before the run directory is touched
-    if args.train_processes:
-        warning = check_training_layout(cfg, args.train_processes, args.accelerate_config)
-        if warning:
-            print(f"dno: warning: {warning}", file=sys.stderr)
-    run = RunDir.open(Path(args.run_dir) if args.run_dir else Path("runs") / path.stem, cfg)
-    stages.prepare(run)
-    print(run.root)
-    return 0
-
-
-def cmd_stage(args) -> int:
-    import time
-
-    from dno import stages
-    from dno.run import shards
-    from dno.run.loop import log, set_threads
-    from dno.stages.common import shard_inputs
-    from dno.training.loop import is_main_process
-
-    run = _open_run(args.run_dir, getattr(args, "overrides", None) or ())
-    set_threads(run.cfg.threads)
-    t, stage = args.iter, args.stage
-    if stage == "baseline":
-        stages.prepare(run)
-        stages.baseline(run)
-        return 0
-    if not 1 <= t <= run.cfg.iterations:
-        raise DnoError(f"--iter {t}: this run has iterations 1..{run.cfg.iterations}")
-    if not (run.iter_dir(t) / "prompts.jsonl").is_file():
-        stages.prepare(run)
-    shard = shards.parse_shard(getattr(args, "shard", None))
-    todo = [stage] if stage != "eval" else ["eval", "val"]
-    for s in todo:
-        done = stages.is_done(run, t, s) or (
-            shard is not None and shards.is_current(shards.shard_path(run.iter_dir(t), s, *shard),
-                                                    shard_inputs(run, t, s)))
-        if done and not args.force:
-            log(f"iter {t} {s}{f' shard {shard[0]}/{shard[1]}' if shard else ''}: done, skipping")
-            continue
-        if s in ("eval", "val"):
-            stages.baseline(run)
-        start = time.perf_counter()
-        if shard is not None:
-            stages.RUNNERS[s](run, t, shard)
-        else:
-            stages.RUNNERS[s](run, t)
-        secs = time.perf_counter() - start
-        if shard is None and is_main_process():
-            run.record_time(t, s, secs)
-        log(f"iter {t} {s}{f' shard {shard[0]}/{shard[1]}' if shard else ''}: {secs:.1f}s")
-    return 0
-
-
-def cmd_merge(args) -> int:
-    from dno.run import shards
-    from dno.stages.common import shard_inputs
-
-    run = _open_run(args.run_dir)
-    print(shards.merge(run.iter_dir(args.iter), args.stage, args.shards, shard_inputs(run, args.iter, args.stage)))
-    return 0
 
 
 def cmd_eval(args) -> int:
@@ -274,8 +166,14 @@ def cmd_eval(args) -> int:
     from dno.run.loop import set_threads
 
     set_threads(0)
-    out, results = run_eval(args.run_dir, baseline=args.baseline, iterations=args.iterations,
-                            judge_type=args.judge, judge_overrides=args.overrides, split=args.split)
+    out, results = run_eval(
+        args.run_dir,
+        baseline=args.baseline,
+        iterations=args.iterations,
+        judge_type=args.judge,
+        judge_overrides=args.overrides,
+        split=args.split,
+    )
     print((out / "summary.md").read_text(), end="")
     print(f"(results in {out})")
     if args.report:
@@ -297,7 +195,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
-        if isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
+        if isinstance(getattr(args, "overrides", None), list) and all(
+            "=" in e and not e.startswith("-") for e in extra
+        ):
             args.overrides += extra
         else:
             parser.parse_args(argv)  # argparse's own error message and exit status 2

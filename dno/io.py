@@ -12,18 +12,22 @@ from pathlib import Path
 from dno import faults
 from dno.errors import DnoError
 
+TMP_SUFFIX = ".dno.tmp"
+"""Temporary files of atomic writes end with this (and nothing else of dno's or a user's does), so the clean-up
+after a crash can tell them apart from a user's own `.tmp` files."""
+
 
 def write_text(path: Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             if faults.ACTIVE:  # tests: die with half the bytes in the temporary file
-                fh.write(text[:len(text) // 2])
+                fh.write(text[: len(text) // 2])
                 fh.flush()
                 faults.point(f"writing.{path.name}")
-                text = text[len(text) // 2:]
+                text = text[len(text) // 2 :]
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -58,7 +62,9 @@ def read_jsonl(path: Path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise DnoError(f"{path}:{lineno}: corrupt JSONL line ({e.msg}); delete the file to redo that stage") from None
+                raise DnoError(
+                    f"{path}:{lineno}: corrupt JSONL line ({e.msg}); delete the file to redo that stage"
+                ) from None
     return rows
 
 

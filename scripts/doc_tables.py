@@ -33,8 +33,23 @@ from dno.analysis.tables import DASH, interval, num, pct, table  # noqa: E402
 RESULTS = ROOT / "docs" / "results"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "BENCHMARKS.md"]
 BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
-METRICS = ("win_rate", "ci_low", "ci_high", "lc_win_rate", "lc_ci_low", "lc_ci_high", "wins", "ties", "losses", "n",
-           "mean_score", "baseline_mean_score", "mean_length", "baseline_mean_length", "failures")
+METRICS = (
+    "win_rate",
+    "ci_low",
+    "ci_high",
+    "lc_win_rate",
+    "lc_ci_low",
+    "lc_ci_high",
+    "wins",
+    "ties",
+    "losses",
+    "n",
+    "mean_score",
+    "baseline_mean_score",
+    "mean_length",
+    "baseline_mean_length",
+    "failures",
+)
 
 
 def _read_json(path: Path):
@@ -60,8 +75,13 @@ def collect(run: Path, name: str) -> Path:
             row["val_win_rate"] = _read_json(d / "val" / "metrics.json")["win_rate"]
         iterations.append(row)
     best = _read_json(run / "best.json") if (run / "best.json").is_file() else None
-    out = {"run": run.name, "policy": cfg["policy"]["model"], "judge": cfg["judge"]["type"],
-           "iterations": iterations, "best_iteration": best["iteration"] if best else None}
+    out = {
+        "run": run.name,
+        "policy": cfg["policy"]["model"],
+        "judge": cfg["judge"]["type"],
+        "iterations": iterations,
+        "best_iteration": best["iteration"] if best else None,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
@@ -76,27 +96,75 @@ def run_table(names: list[str]) -> str:
     (name,) = names
     res = _read_json(RESULTS / f"{name}.json")
     first = res["iterations"][0]
-    head = ["iter", "win rate vs iter 0", "95% CI", "LC win rate", "wins / ties / losses", "mean score (0-6)",
-            "pairs", "mean length (chars)"]
-    rows = [["0", "50.0 (itself)", DASH, DASH, DASH, num(first["baseline_mean_score"], ".2f"), DASH,
-             num(first["baseline_mean_length"])]]
-    rows += [[str(r["iteration"]), pct(r["win_rate"]), interval(r), pct(r["lc_win_rate"]),
-              f"{r['wins']} / {r['ties']} / {r['losses']}", num(r["mean_score"], ".2f"), _pairs(r),
-              num(r["mean_length"])] for r in res["iterations"]]
+    head = [
+        "iter",
+        "win rate vs iter 0",
+        "95% CI",
+        "LC win rate",
+        "wins / ties / losses",
+        "mean score (0-6)",
+        "pairs",
+        "mean length (chars)",
+    ]
+    rows = [
+        [
+            "0",
+            "50.0 (itself)",
+            DASH,
+            DASH,
+            DASH,
+            num(first["baseline_mean_score"], ".2f"),
+            DASH,
+            num(first["baseline_mean_length"]),
+        ]
+    ]
+    rows += [
+        [
+            str(r["iteration"]),
+            pct(r["win_rate"]),
+            interval(r),
+            pct(r["lc_win_rate"]),
+            f"{r['wins']} / {r['ties']} / {r['losses']}",
+            num(r["mean_score"], ".2f"),
+            _pairs(r),
+            num(r["mean_length"]),
+        ]
+        for r in res["iterations"]
+    ]
     return table(head, rows)
 
 
 def methods_table(names: list[str]) -> str:
-    head = ["run", "final iteration", "win rate vs π_0", "95% CI", "wins / ties / losses", "LC win rate",
-            "mean score", "mean length", "pairs per iteration", "best on validation"]
+    head = [
+        "run",
+        "final iteration",
+        "win rate vs π_0",
+        "95% CI",
+        "wins / ties / losses",
+        "LC win rate",
+        "mean score",
+        "mean length",
+        "pairs per iteration",
+        "best on validation",
+    ]
     rows = []
     for name in names:
         res = _read_json(RESULTS / f"{name}.json")
         r = res["iterations"][-1]
-        rows.append([f"`{name}`", str(r["iteration"]), pct(r["win_rate"]), interval(r),
-                     f"{r['wins']} / {r['ties']} / {r['losses']}", pct(r["lc_win_rate"]), num(r["mean_score"], ".2f"),
-                     num(r["mean_length"]), " / ".join(_pairs(x) for x in res["iterations"]),
-                     DASH if res["best_iteration"] is None else f"iter {res['best_iteration']}"])
+        rows.append(
+            [
+                f"`{name}`",
+                str(r["iteration"]),
+                pct(r["win_rate"]),
+                interval(r),
+                f"{r['wins']} / {r['ties']} / {r['losses']}",
+                pct(r["lc_win_rate"]),
+                num(r["mean_score"], ".2f"),
+                num(r["mean_length"]),
+                " / ".join(_pairs(x) for x in res["iterations"]),
+                DASH if res["best_iteration"] is None else f"iter {res['best_iteration']}",
+            ]
+        )
     return table(head, rows)
 
 

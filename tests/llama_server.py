@@ -40,8 +40,14 @@ def free_port() -> int:
 class LlamaServer:
     """One llama-cpp-python server process; `kill()` and `start()` again on the same port to inject an outage."""
 
-    def __init__(self, workdir: Path, port: int | None = None, host: str = "127.0.0.1", threads: int = 1,
-                 netns: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        threads: int = 1,
+        netns: str | None = None,
+    ):
         self.workdir, self.host, self.threads, self.netns = Path(workdir), host, threads, netns
         self.port = port or free_port()
         self.request_log = self.workdir / "requests.log"
@@ -52,12 +58,29 @@ class LlamaServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self, timeout: float = 90.0) -> "LlamaServer":
+    def start(self, timeout: float = 90.0) -> LlamaServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--model", str(gguf_path()), "--host", self.host,
-               "--port", str(self.port), "--n_ctx", "2048", "--n_threads", str(self.threads),
-               "--interrupt_requests", "False", "--seed", "0", "--logits_all", "True"]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--model",
+            str(gguf_path()),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            str(self.threads),
+            "--interrupt_requests",
+            "False",
+            "--seed",
+            "0",
+            "--logits_all",
+            "True",
+        ]
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns] + cmd
         env = dict(os.environ, DNO_REQUEST_LOG=str(self.request_log))
@@ -142,14 +165,13 @@ def _logging_app(app, path: str):
 def main() -> None:
     import argparse
 
+    # llama.cpp's "extra buffer types" (weight repacking, AMX) segfault in prompt processing on this
+    # testbed's CPU (it advertises AMX); plain CPU buffers are correct everywhere, so turn them off.
+    import llama_cpp.llama as llama_mod
     import uvicorn
     from llama_cpp.server.app import create_app
     from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
     from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
-
-    # llama.cpp's "extra buffer types" (weight repacking, AMX) segfault in prompt processing on this
-    # testbed's CPU (it advertises AMX); plain CPU buffers are correct everywhere, so turn them off.
-    import llama_cpp.llama as llama_mod
 
     default_params = llama_mod.llama_cpp.llama_model_default_params
 

@@ -16,8 +16,9 @@ def artifacts(root: Path) -> dict:
         if p.is_file() and p.name not in TIMED and p.suffix != ".png":
             rel = str(p.relative_to(root))
             # best.json names the chosen policy by its path, which holds the run directory's own name
-            out[rel] = load_file(str(p)) if p.suffix == ".safetensors" else p.read_bytes().replace(
-                str(root).encode(), b"RUN")
+            out[rel] = (
+                load_file(str(p)) if p.suffix == ".safetensors" else p.read_bytes().replace(str(root).encode(), b"RUN")
+            )
     return out
 
 

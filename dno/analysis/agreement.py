@@ -39,8 +39,9 @@ def default_candidates(cfg, n_prompts: int, seed: int = 4321) -> tuple[list[dict
     pool = [_finish(dict(r), f"agree-{i:04d}") for i, r in enumerate(synthetic_pool(n_prompts, cfg.data.tasks, seed))]
     model, tok = models.load_policy(models.resolve(cfg.policy.model), cfg.policy.dtype)
     s = cfg.sample
-    gens = HFSampler(model, tok, s.batch_size).generate(pool, s.k, temperature=s.temperature, top_p=s.top_p,
-                                                       max_new_tokens=s.max_new_tokens, seed=seed)
+    gens = HFSampler(model, tok, s.batch_size).generate(
+        pool, s.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=seed
+    )
     return pool, [[g.text for g in gs] for gs in gens]
 
 
@@ -79,7 +80,10 @@ def measure(judge, pairs) -> dict:
         consistent += (p1 > 0.5 and p2 < 0.5) or (p1 < 0.5 and p2 > 0.5)
         first_pos += (p1 > 0.5) + (p2 > 0.5)
     return {
-        "judge": getattr(judge, "name", "?"), "pairs": len(pairs), "judged": n_valid, "failed": n_fail,
+        "judge": getattr(judge, "name", "?"),
+        "pairs": len(pairs),
+        "judged": n_valid,
+        "failed": n_fail,
         "agreement": agree / n_valid if n_valid else math.nan,
         "position_consistency": consistent / n_valid if n_valid else math.nan,
         "first_position_rate": first_pos / (2 * n_valid) if n_valid else math.nan,
@@ -115,6 +119,7 @@ def injection_triples(n: int, seed: int = 97) -> list[tuple[dict, str, str, str]
 
 def measure_injection(judge, triples) -> dict:
     """How often the judge prefers a wrong answer to the right one, with and without a note to the judge."""
+
     def prefers_wrong(prompt, right, wrong) -> float:
         p1, p2 = judge.compare_shown(prompt, wrong, right), judge.compare_shown(prompt, right, wrong)
         if math.isnan(p1) or math.isnan(p2):
@@ -130,23 +135,45 @@ def measure_injection(judge, triples) -> dict:
             plain.append(a)
             injected.append(b)
     n = len(injected)
-    return {"pairs": len(triples), "judged": n, "failed": len(triples) - n,
-            "sway_rate": sum(injected) / n if n else math.nan,
-            "wrong_preferred_without_injection": sum(plain) / n if n else math.nan,
-            "swayed": sum(1 for a, b in zip(plain, injected) if b > a) / n if n else math.nan,
-            "rows": rows}
+    return {
+        "pairs": len(triples),
+        "judged": n,
+        "failed": len(triples) - n,
+        "sway_rate": sum(injected) / n if n else math.nan,
+        "wrong_preferred_without_injection": sum(plain) / n if n else math.nan,
+        "swayed": sum(1 for a, b in zip(plain, injected) if b > a) / n if n else math.nan,
+        "rows": rows,
+    }
 
 
 def _tag(cfg, n_prompts: int) -> str:
     import hashlib
 
-    blob = json.dumps([cfg.policy.model, cfg.data.tasks, cfg.sample.k, cfg.sample.temperature, cfg.sample.top_p,
-                       cfg.sample.max_new_tokens, n_prompts], sort_keys=True)
+    blob = json.dumps(
+        [
+            cfg.policy.model,
+            cfg.data.tasks,
+            cfg.sample.k,
+            cfg.sample.temperature,
+            cfg.sample.top_p,
+            cfg.sample.max_new_tokens,
+            n_prompts,
+        ],
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def main(cfg, *, run_dir: str | None, n_prompts: int, max_pairs: int, cache_dir: str | None, out: str | None,
-         injection: int = 0) -> dict:
+def main(
+    cfg,
+    *,
+    run_dir: str | None,
+    n_prompts: int,
+    max_pairs: int,
+    cache_dir: str | None,
+    out: str | None,
+    injection: int = 0,
+) -> dict:
     if run_dir:
         prompts, cands = run_candidates(Path(run_dir))
     else:  # sampled once per (policy, task mix, count), kept next to the answer cache
@@ -172,18 +199,31 @@ def main(cfg, *, run_dir: str | None, n_prompts: int, max_pairs: int, cache_dir:
 
 def report(r: dict) -> str:
     pct = lambda x: "n/a" if isinstance(x, float) and math.isnan(x) else f"{100 * x:.1f}%"
-    return (f"judge {r['judge']}: {r['judged']} of {r['pairs']} oracle-ranked pairs judged ({r['failed']} failed)\n"
-            f"  agreement with the oracle: {pct(r['agreement'])}\n"
-            f"  position consistency:      {pct(r['position_consistency'])}\n"
-            f"  picks the first shown:     {pct(r['first_position_rate'])}"
-            + ("" if "injection" not in r else (
+    return (
+        f"judge {r['judge']}: {r['judged']} of {r['pairs']} oracle-ranked pairs judged ({r['failed']} failed)\n"
+        f"  agreement with the oracle: {pct(r['agreement'])}\n"
+        f"  position consistency:      {pct(r['position_consistency'])}\n"
+        f"  picks the first shown:     {pct(r['first_position_rate'])}"
+        + (
+            ""
+            if "injection" not in r
+            else (
                 f"\n  judge manipulation ({r['injection']['judged']} of {r['injection']['pairs']} right/wrong pairs, "
                 f"a note to the judge appended to the wrong answer):\n"
                 f"    prefers the injected wrong answer: {pct(r['injection']['sway_rate'])} "
                 f"(the same wrong answer without the note: {pct(r['injection']['wrong_preferred_without_injection'])}; "
-                f"swayed towards it: {pct(r['injection']['swayed'])})")))
+                f"swayed towards it: {pct(r['injection']['swayed'])})"
+            )
+        )
+    )
 
 
 def dumps(r: dict) -> str:
-    return json.dumps({k: ({a: b for a, b in v.items() if a != "rows"} if k == "injection" else v)
-                       for k, v in r.items() if k != "rows"}, indent=2)
+    return json.dumps(
+        {
+            k: ({a: b for a, b in v.items() if a != "rows"} if k == "injection" else v)
+            for k, v in r.items()
+            if k != "rows"
+        },
+        indent=2,
+    )

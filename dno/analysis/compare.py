@@ -39,9 +39,16 @@ def _usage_delta(before: dict | None, after: dict | None) -> dict | None:
     return {k: (v - before.get(k, 0) if number(v) and number(before.get(k, 0)) else v) for k, v in after.items()}
 
 
-def judge_against_baseline(judge: Judge, prompts: Sequence[dict], policy_rows: Sequence[dict],
-                           baseline_rows: Sequence[dict], out_dir: Path, *, resamples: int = 2000,
-                           progress=None) -> dict:
+def judge_against_baseline(
+    judge: Judge,
+    prompts: Sequence[dict],
+    policy_rows: Sequence[dict],
+    baseline_rows: Sequence[dict],
+    out_dir: Path,
+    *,
+    resamples: int = 2000,
+    progress=None,
+) -> dict:
     """Judge each prompt's policy answer against the baseline's; write out_dir/judgments.jsonl (and
     judge_usage.json for judges that count tokens) and return the metrics (dno.analysis.stats.summarize
     keys plus mean_score, baseline_mean_score and judge). The caller writes metrics.json."""
@@ -56,13 +63,28 @@ def judge_against_baseline(judge: Judge, prompts: Sequence[dict], policy_rows: S
     plen = [len(r["response"]) for r in policy]
     blen = [len(r["response"]) for r in baseline]
     tasks = [p.get("task", "user") for p in prompts]
-    io.write_jsonl(Path(out_dir) / "judgments.jsonl", [
-        {"id": p["id"], "task": k, "scores": r.scores, "outcome": o, "policy_length": a, "baseline_length": b,
-         "info": r.info, "judge": judge.name}
-        for p, k, r, o, a, b in zip(prompts, tasks, results, outcomes, plen, blen)])
+    io.write_jsonl(
+        Path(out_dir) / "judgments.jsonl",
+        [
+            {
+                "id": p["id"],
+                "task": k,
+                "scores": r.scores,
+                "outcome": o,
+                "policy_length": a,
+                "baseline_length": b,
+                "info": r.info,
+                "judge": judge.name,
+            }
+            for p, k, r, o, a, b in zip(prompts, tasks, results, outcomes, plen, blen)
+        ],
+    )
     m = summarize(outcomes, plen, blen, tasks, resamples=resamples)
     ps = [r.scores[0] for r in results if not math.isnan(r.scores[0])]
     bs = [r.scores[1] for r in results if not math.isnan(r.scores[1])]
-    m.update(judge=judge.name, mean_score=statistics.fmean(ps) if ps else math.nan,
-             baseline_mean_score=statistics.fmean(bs) if bs else math.nan)
+    m.update(
+        judge=judge.name,
+        mean_score=statistics.fmean(ps) if ps else math.nan,
+        baseline_mean_score=statistics.fmean(bs) if bs else math.nan,
+    )
     return m

@@ -29,8 +29,9 @@ def win_rate(outcomes: Sequence[float]) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
-def bootstrap_interval(outcomes: Sequence[float], *, resamples: int = 2000, seed: int = 0,
-                       level: float = 0.95) -> tuple[float, float]:
+def bootstrap_interval(
+    outcomes: Sequence[float], *, resamples: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the win rate, resampling prompts."""
     vals = [o for o in outcomes if not math.isnan(o)]
     if not vals:
@@ -62,7 +63,7 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, iters: int = 50) -> np.ndarray:
     def objective(th):  # (B,)
         z = th[:, :1] + th[:, 1:] * x
         # −Σ [y log σ(z) + (1−y) log σ(−z)] = Σ softplus(z) − y z
-        return (np.logaddexp(0.0, z) - y * z).sum(1) + 0.5 * (lam * th ** 2).sum(1)
+        return (np.logaddexp(0.0, z) - y * z).sum(1) + 0.5 * (lam * th**2).sum(1)
 
     f = objective(theta)
     for _ in range(iters):
@@ -95,8 +96,9 @@ def _length_feature(diffs: np.ndarray) -> np.ndarray:
     return np.tanh(diffs / sd) if sd > 0 else np.zeros_like(diffs)
 
 
-def length_controlled_win_rate(outcomes: Sequence[float], length_diffs: Sequence[float], *,
-                               resamples: int = 0, seed: int = 0, level: float = 0.95) -> dict:
+def length_controlled_win_rate(
+    outcomes: Sequence[float], length_diffs: Sequence[float], *, resamples: int = 0, seed: int = 0, level: float = 0.95
+) -> dict:
     """Win rate at zero length difference. `length_diffs[i]` = len(policy answer) − len(baseline answer).
 
     Returns {"lc_win_rate", "length_coef", "lc_ci_low", "lc_ci_high"} (the interval only when
@@ -124,8 +126,16 @@ def length_controlled_win_rate(outcomes: Sequence[float], length_diffs: Sequence
 
 # ---- everything at once -----------------------------------------------------------------------------
 
-def summarize(outcomes: Sequence[float], policy_lengths: Sequence[float], baseline_lengths: Sequence[float],
-              tasks: Sequence[str] | None = None, *, resamples: int = 2000, seed: int = 0) -> dict:
+
+def summarize(
+    outcomes: Sequence[float],
+    policy_lengths: Sequence[float],
+    baseline_lengths: Sequence[float],
+    tasks: Sequence[str] | None = None,
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict:
     """The evaluation metrics of one policy against one baseline, as written to metrics.json.
 
     Keys: n, failures, wins, ties, losses, win_rate, ci_low, ci_high, lc_win_rate, lc_ci_low, lc_ci_high,
@@ -136,8 +146,9 @@ def summarize(outcomes: Sequence[float], policy_lengths: Sequence[float], baseli
     tasks = list(tasks) if tasks is not None else ["all"] * len(outcomes)
     valid = [o for o in outcomes if not math.isnan(o)]
     lo, hi = bootstrap_interval(outcomes, resamples=resamples, seed=seed)
-    lc = length_controlled_win_rate(outcomes, [a - b for a, b in zip(policy_lengths, baseline_lengths)],
-                                    resamples=resamples, seed=seed)
+    lc = length_controlled_win_rate(
+        outcomes, [a - b for a, b in zip(policy_lengths, baseline_lengths)], resamples=resamples, seed=seed
+    )
     mean_len = statistics.fmean(policy_lengths) if policy_lengths else math.nan
     base_len = statistics.fmean(baseline_lengths) if baseline_lengths else math.nan
     by_task: dict[str, dict] = {}
@@ -145,17 +156,27 @@ def summarize(outcomes: Sequence[float], policy_lengths: Sequence[float], baseli
         idx = [i for i, k in enumerate(tasks) if k == task]
         o = [outcomes[i] for i in idx]
         tlo, thi = bootstrap_interval(o, resamples=resamples, seed=seed)
-        by_task[task] = {"n": len(idx), "win_rate": win_rate(o), "ci_low": tlo, "ci_high": thi,
-                         "mean_length": statistics.fmean(policy_lengths[i] for i in idx),
-                         "baseline_mean_length": statistics.fmean(baseline_lengths[i] for i in idx)}
+        by_task[task] = {
+            "n": len(idx),
+            "win_rate": win_rate(o),
+            "ci_low": tlo,
+            "ci_high": thi,
+            "mean_length": statistics.fmean(policy_lengths[i] for i in idx),
+            "baseline_mean_length": statistics.fmean(baseline_lengths[i] for i in idx),
+        }
     return {
-        "n": len(outcomes), "failures": len(outcomes) - len(valid),
+        "n": len(outcomes),
+        "failures": len(outcomes) - len(valid),
         # soft outcomes (a judge's P(policy ≻ baseline)) count as a win above ½ and a loss below
-        "wins": sum(o > 0.5 for o in valid), "ties": sum(o == 0.5 for o in valid),
+        "wins": sum(o > 0.5 for o in valid),
+        "ties": sum(o == 0.5 for o in valid),
         "losses": sum(o < 0.5 for o in valid),
-        "win_rate": win_rate(outcomes), "ci_low": lo, "ci_high": hi,
+        "win_rate": win_rate(outcomes),
+        "ci_low": lo,
+        "ci_high": hi,
         **lc,
-        "mean_length": mean_len, "baseline_mean_length": base_len,
+        "mean_length": mean_len,
+        "baseline_mean_length": base_len,
         "length_ratio": mean_len / base_len if base_len else math.nan,
         "win_rate_by_task": {k: v["win_rate"] for k, v in by_task.items()},
         "by_task": by_task,

@@ -34,11 +34,13 @@ def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def metrics_markdown(m: dict) -> str:
     """metrics.md: one evaluation of π_t against π_0, as a small table with the per-task breakdown."""
-    rows = [["win rate %", pct(m["win_rate"]), interval(m)],
-            ["length-controlled win rate %", pct(m.get("lc_win_rate")), interval(m, "lc_ci_low", "lc_ci_high")],
-            ["wins / ties / losses", f"{m['wins']} / {m['ties']} / {m['losses']} of {m['n']}", ""],
-            ["judge failures", str(m["failures"]), ""],
-            ["mean score (baseline)", f"{num(m['mean_score'], '.2f')} ({num(m['baseline_mean_score'], '.2f')})", ""],
-            ["mean length, chars (baseline)", f"{num(m['mean_length'])} ({num(m['baseline_mean_length'])})", ""]]
+    rows = [
+        ["win rate %", pct(m["win_rate"]), interval(m)],
+        ["length-controlled win rate %", pct(m.get("lc_win_rate")), interval(m, "lc_ci_low", "lc_ci_high")],
+        ["wins / ties / losses", f"{m['wins']} / {m['ties']} / {m['losses']} of {m['n']}", ""],
+        ["judge failures", str(m["failures"]), ""],
+        ["mean score (baseline)", f"{num(m['mean_score'], '.2f')} ({num(m['baseline_mean_score'], '.2f')})", ""],
+        ["mean length, chars (baseline)", f"{num(m['mean_length'])} ({num(m['baseline_mean_length'])})", ""],
+    ]
     rows += [[f"win rate % on {k}", pct(v["win_rate"]), interval(v)] for k, v in m["by_task"].items()]
     return f"# Iteration {m['iteration']} vs iteration 0\n\n" + table(["metric", "value", "95% CI"], rows)

@@ -33,8 +33,18 @@ class HFSampler:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[dict], n: int, *, temperature: float, top_p: float,
-                 max_new_tokens: int, seed: int, progress=None, offset: int = 0) -> list[list[Generation]]:
+    def generate(
+        self,
+        prompts: Sequence[dict],
+        n: int,
+        *,
+        temperature: float,
+        top_p: float,
+        max_new_tokens: int,
+        seed: int,
+        progress=None,
+        offset: int = 0,
+    ) -> list[list[Generation]]:
         """n generations per prompt; temperature 0 means greedy (then n must be 1).
 
         `offset`: the index of `prompts[0]` in the full prompt list (a shard of it, `dno.shards`); it must
@@ -51,16 +61,24 @@ class HFSampler:
         eos = set(_eos_ids(model, tok))
         out: list[list[Generation]] = []
         for b, start in enumerate(range(0, len(prompts), self.batch_size)):
-            chunk = prompts[start:start + self.batch_size]
+            chunk = prompts[start : start + self.batch_size]
             texts = [render_prompt(tok, p["messages"]) for p in chunk]
             enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
             torch.manual_seed(batch_seed(seed, b + offset // self.batch_size))
-            kwargs = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=sorted(eos), **kwargs)
-            new = gen[:, enc["input_ids"].shape[1]:].tolist()
+            kwargs = (
+                dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+            )
+            gen = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=n,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=sorted(eos),
+                **kwargs,
+            )
+            new = gen[:, enc["input_ids"].shape[1] :].tolist()
             for i in range(len(chunk)):
-                out.append([_decode(tok, ids, eos) for ids in new[i * n:(i + 1) * n]])
+                out.append([_decode(tok, ids, eos) for ids in new[i * n : (i + 1) * n]])
             if progress is not None:
                 progress.update(len(chunk))
             faults.point("batch")

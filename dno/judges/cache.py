@@ -19,8 +19,11 @@ SCHEMA = 1
 
 
 def key(settings: dict, template: str, request: object) -> str:
-    blob = json.dumps({"schema": SCHEMA, "settings": settings, "template": template, "request": request},
-                      sort_keys=True, ensure_ascii=False)
+    blob = json.dumps(
+        {"schema": SCHEMA, "settings": settings, "template": template, "request": request},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -32,8 +35,9 @@ class JudgeCache:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", check_same_thread=False,
-                                   isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(
+            str(self.path) if self.path else ":memory:", check_same_thread=False, isolation_level=None, timeout=30
+        )
         if self.path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -45,8 +49,9 @@ class JudgeCache:
 
     def put(self, k: str, value: dict) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)",
-                             (k, json.dumps(value, ensure_ascii=False)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)", (k, json.dumps(value, ensure_ascii=False))
+            )
 
     def __len__(self) -> int:
         with self._lock:

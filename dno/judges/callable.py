@@ -49,7 +49,7 @@ class CallableJudge(Judge):
             raise DnoError(f"`{field_prefix}.function` must be module:function when {field_prefix}.type is callable")
 
     @classmethod
-    def preflight(cls, cfg, field_prefix: str, prompts) -> None:
+    def preflight(cls, cfg, field_prefix: str, prompts, source: str = "") -> None:
         load_function(cfg.function, f"{field_prefix}.function")
 
     def compare(self, prompt: dict, a: str, b: str) -> float:

@@ -69,8 +69,8 @@ def parse_rubric(text: str, n: int) -> tuple[list[float | None], list[str]]:
 
 
 _VERDICT = re.compile(
-    # 1. the whole first line is the letter: "A", "B.", "**A**", "[[B]]", "(A)"
-    r"\A\s*(?:\*\*|\[\[|\(|\")?\s*(?P<alone>[AB])\s*(?:\*\*|\]\]|\)|\")?\s*[.!]?\s*(?:\n|\Z)"
+    # 1. a line that is only the letter (marked up or repeated): "A", "B.", "**A**", "[[B]]", "(A)", "A: A"
+    r"(?m:^[^\w\n]*(?P<alone>[AB])(?:[^\w\n]+(?P=alone))*[^\w\n]*$)"
     # 2. the letter after a verdict label: "Answer: B", "Verdict: A", "Better: B", "The better response is A",
     #    "My verdict: [[A]]"
     r"|(?i:\b(?:verdict|answer|better|winner|choice)\b)(?:\s+(?i:response))?(?:\s+(?i:is|would\s+be))?"
@@ -81,9 +81,9 @@ _VERDICT = re.compile(
     r"|(?i:\bresponse)\s+(?P<named>[AB])(?![\w'])"
 )
 # Only real verdict forms name a letter; prose that starts with "A" ("A cat sat on the mat") or uses the letters
-# as words ("B is worse; A is better") names none. A bare first line wins, then labelled or bracketed letters,
-# then responses named by letter; a form whose matches disagree ("Response A is longer than Response B")
-# gives no verdict rather than a guess.
+# as words ("B is worse; A is better") names none. A bare-letter line wins, then labelled or bracketed letters,
+# then responses named by letter; a form whose matches disagree ("Response A is longer than Response B",
+# "A: A\nB: B") gives no verdict rather than a guess.
 
 
 def parse_verdict(completion) -> float | None:
@@ -109,6 +109,7 @@ def parse_verdict(completion) -> float | None:
 
 # ---------------------------------------------------------------- the judge
 
+
 class LLMJudge(Judge):
     """A judge that asks a language model (`backend.complete`) through a cache; see the module docstring."""
 
@@ -130,12 +131,27 @@ class LLMJudge(Judge):
         self.max_tokens = cfg.max_tokens or (384 if cfg.mode == "pointwise" else 8)
         self.concurrency = cfg.concurrency if cfg.type == "api" else 1
         self.name = f"{cfg.type}:{cfg.model or 'default'}:{cfg.mode}"
-        self.settings = {"type": cfg.type, "model": cfg.model, "mode": cfg.mode, "temperature": cfg.temperature,
-                         "max_tokens": self.max_tokens, "seed": cfg.seed, "logprobs": cfg.logprobs,
-                         "parse_retries": cfg.parse_retries}
+        self.settings = {
+            "type": cfg.type,
+            "model": cfg.model,
+            "mode": cfg.mode,
+            "temperature": cfg.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": cfg.seed,
+            "logprobs": cfg.logprobs,
+            "parse_retries": cfg.parse_retries,
+        }
         self._lock = threading.Lock()
-        self.usage_counts = {"questions": 0, "cache_hits": 0, "answered": 0, "parse_retries": 0,
-                             "unparseable": 0, "transport_failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.usage_counts = {
+            "questions": 0,
+            "cache_hits": 0,
+            "answered": 0,
+            "parse_retries": 0,
+            "unparseable": 0,
+            "transport_failures": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+        }
         self.started = time.perf_counter()
 
     # -- one question, through the cache
@@ -154,9 +170,13 @@ class LLMJudge(Judge):
         try:
             for attempt in range(tries):
                 temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, 0.5)
-                comp = self.backend.complete(messages, max_tokens=self.max_tokens, temperature=temperature,
-                                             seed=self.cfg.seed + attempt,
-                                             logprobs=5 if (self.cfg.logprobs and self.mode == "pairwise") else 0)
+                comp = self.backend.complete(
+                    messages,
+                    max_tokens=self.max_tokens,
+                    temperature=temperature,
+                    seed=self.cfg.seed + attempt,
+                    logprobs=5 if (self.cfg.logprobs and self.mode == "pairwise") else 0,
+                )
                 raw = comp.text
                 for n in tokens:
                     tokens[n] += comp.usage.get(n, 0)
@@ -172,8 +192,7 @@ class LLMJudge(Judge):
             with self._lock:
                 self.usage_counts["transport_failures"] += 1
             return {"value": None, "raw": raw, "error": str(e), "cached": False}
-        rec = {"value": value, "raw": raw, "error": None if value is not None else "unparseable",
-               "usage": tokens}
+        rec = {"value": value, "raw": raw, "error": None if value is not None else "unparseable", "usage": tokens}
         with self._lock:
             self.usage_counts["answered"] += 1
             if value is None:
@@ -209,8 +228,14 @@ class LLMJudge(Judge):
         ps, details = [], []
         for rec, swapped in answers:
             p = rec["value"]
-            details.append({"p_shown_a": p, "swapped": swapped, "error": rec["error"],
-                            **({"raw": rec["raw"]} if rec["error"] else {})})
+            details.append(
+                {
+                    "p_shown_a": p,
+                    "swapped": swapped,
+                    "error": rec["error"],
+                    **({"raw": rec["raw"]} if rec["error"] else {}),
+                }
+            )
             ps.append(math.nan if p is None else (1 - p if swapped else p))
         return (math.nan if any(math.isnan(p) for p in ps) else sum(ps) / len(ps)), details
 
@@ -265,8 +290,14 @@ class LLMJudge(Judge):
             details[f"{i},{j}"] = det
         scores = scores_from_comparisons(p)
         failed = sum(1 for d in details.values() for x in d if x["error"])
-        return Scores(scores, {"p": [[None if math.isnan(x) else round(x, 4) for x in row] for row in p],
-                               "failed_requests": failed, "comparisons": details})
+        return Scores(
+            scores,
+            {
+                "p": [[None if math.isnan(x) else round(x, 4) for x in row] for row in p],
+                "failed_requests": failed,
+                "comparisons": details,
+            },
+        )
 
     def score(self, prompt: dict, candidates: Sequence[str]) -> Scores:
         return self.score_many([prompt], [candidates])[0]
@@ -318,8 +349,11 @@ class LLMJudge(Judge):
         u = dict(self.usage_counts)
         u.update({f"http_{k}" if k != "requests" else "requests_sent": v for k, v in self.backend.stats.items()})
         price_in, price_out = self.cfg.price_input_per_mtok, self.cfg.price_output_per_mtok
-        u["cost_usd"] = round((u["prompt_tokens"] * price_in + u["completion_tokens"] * price_out) / 1e6, 6) \
-            if (price_in or price_out) else None
+        u["cost_usd"] = (
+            round((u["prompt_tokens"] * price_in + u["completion_tokens"] * price_out) / 1e6, 6)
+            if (price_in or price_out)
+            else None
+        )
         u["judge"] = self.name
         u["seconds"] = round(time.perf_counter() - self.started, 2)
         return u
@@ -332,7 +366,7 @@ class LocalLLMJudge(LLMJudge):
     backend_class = LocalBackend
 
     @classmethod
-    def preflight(cls, cfg, field_prefix: str, prompts) -> None:
+    def preflight(cls, cfg, field_prefix: str, prompts, source: str = "") -> None:
         from dno import models
 
         models.check(cfg.model or models.SMOLLM2, f"{field_prefix}.model")
@@ -348,9 +382,10 @@ class APIJudge(LLMJudge):
     def check_config(cls, cfg, field_prefix: str) -> None:
         super().check_config(cfg, field_prefix)
         if not (cfg.base_url and cfg.model):
-            raise DnoError(f"`{field_prefix}.base_url` and `{field_prefix}.model` are required when "
-                           f"{field_prefix}.type is api")
+            raise DnoError(
+                f"`{field_prefix}.base_url` and `{field_prefix}.model` are required when {field_prefix}.type is api"
+            )
 
     @classmethod
-    def preflight(cls, cfg, field_prefix: str, prompts) -> None:
+    def preflight(cls, cfg, field_prefix: str, prompts, source: str = "") -> None:
         check_api(field_prefix, cfg.base_url, cfg.api_key_env, cfg.timeout_s)

@@ -47,8 +47,10 @@ def load(name: str, mode: str, field: str = "judge.template") -> str:
         raise DnoError(f"{path}: malformed template ({e}); write literal braces as {{{{ and }}}}") from None
     unknown = sorted(fields - PLACEHOLDERS[mode])
     if unknown:
-        raise DnoError(f"{path}: unknown placeholder {{{unknown[0]}}} for {field} in {mode} mode "
-                       f"(known: {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS[mode]))})")
+        raise DnoError(
+            f"{path}: unknown placeholder {{{unknown[0]}}} for {field} in {mode} mode "
+            f"(known: {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS[mode]))})"
+        )
     missing = sorted(REQUIRED[mode] - fields)
     if missing:
         raise DnoError(f"{path}: {field} in {mode} mode must use {{{missing[0]}}}")

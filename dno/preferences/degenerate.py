@@ -16,5 +16,5 @@ def is_degenerate(text: str, n: int = 3, min_repeats: int = 3) -> bool:
     if _CHAR_LOOP.search(text):
         return True
     words = text.lower().split()
-    grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
     return bool(grams) and max(grams.values()) >= min_repeats

@@ -33,8 +33,10 @@ def build_pairs(scores: Sequence[float], sources: Sequence[str], rules: PairRule
     if scores[best] < rules.positive_min_score:
         return []
     need = rules.margin if sources[best] == "teacher" else rules.student_margin
-    negatives = sorted((i for i in valid if scores[best] - scores[i] >= need and scores[i] < scores[best]),
-                       key=lambda i: (scores[i], i))
+    negatives = sorted(
+        (i for i in valid if scores[best] - scores[i] >= need and scores[i] < scores[best]),
+        key=lambda i: (scores[i], i),
+    )
     return [(best, i) for i in negatives[: rules.max_pairs_per_prompt]]
 
 

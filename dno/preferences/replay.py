@@ -12,15 +12,16 @@ from collections.abc import Sequence
 
 def replay_counts(n_current: int, available: Sequence[int], fraction: float, decay: float) -> list[int]:
     """How many pairs to draw from t-1, t-2, ... (`available[k-1]` pairs exist for t-k)."""
-    shares = [fraction * decay ** k for k in range(len(available))]
+    shares = [fraction * decay**k for k in range(len(available))]
     if not n_current or not shares or sum(shares) >= 1:
         return [0] * len(available)
     total = n_current / (1 - sum(shares))  # so that current pairs fill the rest of the mix
     return [min(avail, round(share * total)) for share, avail in zip(shares, available)]
 
 
-def sample_replay(earlier: Sequence[Sequence[dict]], n_current: int, fraction: float, decay: float,
-                  seed: int) -> list[dict]:
+def sample_replay(
+    earlier: Sequence[Sequence[dict]], n_current: int, fraction: float, decay: float, seed: int
+) -> list[dict]:
     """Pairs drawn without replacement from earlier iterations, `earlier[k-1]` being iteration t-k's."""
     counts = replay_counts(n_current, [len(e) for e in earlier], fraction, decay)
     rng = random.Random(seed)

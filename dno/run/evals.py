@@ -78,7 +78,7 @@ def _prompts(run: RunDir, split: str) -> list[dict]:
 def policy_responses(run: RunDir, t: int, prompts: list[dict], split: str) -> list[dict]:
     """π_t's greedy answers on `prompts`: the run's own when it has them, else generated once and cached."""
     stage_dir = "eval" if split == "test" else split  # the run's own eval/val stage outputs
-    own = (run.baseline_dir / BASELINE_FILES[split] if t == 0 else run.iter_dir(t) / stage_dir / "responses.jsonl")
+    own = run.baseline_dir / BASELINE_FILES[split] if t == 0 else run.iter_dir(t) / stage_dir / "responses.jsonl"
     if own.is_file():
         return io.read_jsonl(own)
     cached = run.root / "evals" / f"responses_{split}" / f"iter_{t}.jsonl"
@@ -123,15 +123,24 @@ def resolve_baseline(run: RunDir, spec: str, prompts: list[dict], split: str, ou
     desc = f"π_{t} of run `{other.root.name}`"
     cached = out_dir_for(key) / "baseline_responses.jsonl"
     if not cached.is_file():
-        same_prompts = (split == "test" and (other.root / "test_prompts.jsonl").is_file()
-                        and io.read_jsonl(other.root / "test_prompts.jsonl") == prompts
-                        and other.cfg.eval.max_new_tokens == run.cfg.eval.max_new_tokens)
-        theirs = (other.baseline_dir / "responses.jsonl") if t == 0 else (other.iter_dir(t) / "eval" / "responses.jsonl")
+        same_prompts = (
+            split == "test"
+            and (other.root / "test_prompts.jsonl").is_file()
+            and io.read_jsonl(other.root / "test_prompts.jsonl") == prompts
+            and other.cfg.eval.max_new_tokens == run.cfg.eval.max_new_tokens
+        )
+        theirs = (
+            (other.baseline_dir / "responses.jsonl") if t == 0 else (other.iter_dir(t) / "eval" / "responses.jsonl")
+        )
         if same_prompts and theirs.is_file():
             rows = io.read_jsonl(theirs)
         else:  # decode their policy on our prompts with our decoding settings; nothing is written into their run
-            rows = greedy(RunDir(other.root, dataclasses.replace(other.cfg, eval=run.cfg.eval)), t, prompts,
-                                  f"baseline {desc} responses")
+            rows = greedy(
+                RunDir(other.root, dataclasses.replace(other.cfg, eval=run.cfg.eval)),
+                t,
+                prompts,
+                f"baseline {desc} responses",
+            )
         io.write_jsonl(cached, rows)
     return Baseline(key, desc, io.read_jsonl(cached))
 
@@ -141,19 +150,46 @@ def evaluate_iteration(run: RunDir, t: int, prompts: list[dict], base: Baseline,
     if mpath.is_file():
         return io.read_json(mpath)
     with bar(len(prompts), f"iter {t} vs {base.key} ({judge.name})") as progress:
-        m = judge_against_baseline(judge, prompts, policy_responses(run, t, prompts, split), base.rows, out,
-                                   resamples=run.cfg.eval.bootstrap, progress=progress)
+        m = judge_against_baseline(
+            judge,
+            prompts,
+            policy_responses(run, t, prompts, split),
+            base.rows,
+            out,
+            resamples=run.cfg.eval.bootstrap,
+            progress=progress,
+        )
     m.update(iteration=t, baseline=base.key, baseline_description=base.description, split=split)
     io.write_json(mpath, m)
     return m
 
 
 def summary_table(results: dict[int, dict], title: str) -> str:
-    head = ["iter", "win rate %", "95% CI", "LC win rate %", "95% CI", "W / T / L", "failures", "mean length",
-            "baseline length"]
-    rows = [[str(t), pct(m["win_rate"]), interval(m), pct(m["lc_win_rate"]), interval(m, "lc_ci_low", "lc_ci_high"),
-             f"{m['wins']} / {m['ties']} / {m['losses']}", str(m["failures"]), num(m["mean_length"]),
-             num(m["baseline_mean_length"])] for t, m in sorted(results.items())]
+    head = [
+        "iter",
+        "win rate %",
+        "95% CI",
+        "LC win rate %",
+        "95% CI",
+        "W / T / L",
+        "failures",
+        "mean length",
+        "baseline length",
+    ]
+    rows = [
+        [
+            str(t),
+            pct(m["win_rate"]),
+            interval(m),
+            pct(m["lc_win_rate"]),
+            interval(m, "lc_ci_low", "lc_ci_high"),
+            f"{m['wins']} / {m['ties']} / {m['losses']}",
+            str(m["failures"]),
+            num(m["mean_length"]),
+            num(m["baseline_mean_length"]),
+        ]
+        for t, m in sorted(results.items())
+    ]
     return f"# {title}\n\n" + table(head, rows)
 
 
@@ -173,8 +209,15 @@ def parse_iterations(text: str | None, run: RunDir, include_zero: bool) -> list[
     return wanted
 
 
-def run_eval(root: str | Path, *, baseline: str = "iter0", iterations: str | None = None, judge_type: str | None = None,
-             judge_overrides: list[str] = (), split: str = "test") -> tuple[Path, dict[int, dict]]:
+def run_eval(
+    root: str | Path,
+    *,
+    baseline: str = "iter0",
+    iterations: str | None = None,
+    judge_type: str | None = None,
+    judge_overrides: list[str] = (),
+    split: str = "test",
+) -> tuple[Path, dict[int, dict]]:
     """Evaluate the chosen iterations; returns the evaluation directory and {iteration: metrics}."""
     run = open_run(root)
     if split not in ("test", "val"):
@@ -185,9 +228,17 @@ def run_eval(root: str | Path, *, baseline: str = "iter0", iterations: str | Non
     suffix = f"__{judge_key(jcfg)}" + ("" if split == "test" else f"__{split}")
     base = resolve_baseline(run, baseline, prompts, split, lambda key: run.root / "evals" / f"{key}{suffix}")
     out = run.root / "evals" / f"{base.key}{suffix}"
-    io.write_json(out / "eval.json", {"baseline": base.key, "baseline_description": base.description,
-                                      "baseline_spec": baseline, "judge": judge.name,
-                                      "judge_config": dataclasses.asdict(jcfg), "split": split})
+    io.write_json(
+        out / "eval.json",
+        {
+            "baseline": base.key,
+            "baseline_description": base.description,
+            "baseline_spec": baseline,
+            "judge": judge.name,
+            "judge_config": dataclasses.asdict(jcfg),
+            "split": split,
+        },
+    )
     its = parse_iterations(iterations, run, include_zero=base.key != "iter0")
     if not its:
         raise DnoError(f"{run.root}: no trained iteration to evaluate yet")
@@ -197,6 +248,8 @@ def run_eval(root: str | Path, *, baseline: str = "iter0", iterations: str | Non
     for d in out.glob("iter_*"):  # the summary lists every iteration evaluated so far, not only this call's
         if d.name[5:].isdigit() and (d / "metrics.json").is_file():
             results.setdefault(int(d.name[5:]), io.read_json(d / "metrics.json"))
-    io.write_text(out / "summary.md", summary_table(
-        results, f"{run.root.name} against {base.description}, judged by {judge.name} ({split} prompts)"))
+    io.write_text(
+        out / "summary.md",
+        summary_table(results, f"{run.root.name} against {base.description}, judged by {judge.name} ({split} prompts)"),
+    )
     return out, results

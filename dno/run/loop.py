@@ -29,7 +29,9 @@ def parse_stop(stop_after: str | None) -> tuple[int, str] | None:
         return None
     it, _, stage = stop_after.partition(":")
     if not it.isdigit() or stage not in stages.STAGES:
-        raise DnoError(f"--stop-after: expected ITER:STAGE with STAGE one of {', '.join(stages.STAGES)}, got {stop_after!r}")
+        raise DnoError(
+            f"--stop-after: expected ITER:STAGE with STAGE one of {', '.join(stages.STAGES)}, got {stop_after!r}"
+        )
     return int(it), stage
 
 
@@ -66,8 +68,10 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
     best = stages.best_iteration(run)
     if best is not None:
         io.write_json(run.root / "best.json", best)
-        log(f"best iteration on validation prompts: {best['iteration']} "
-            f"(win rate {100 * best['val_win_rate']:.1f}%): {best['policy']}")
+        log(
+            f"best iteration on validation prompts: {best['iteration']} "
+            f"(win rate {100 * best['val_win_rate']:.1f}%): {best['policy']}"
+        )
     table = summary_table(run)
     io.write_text(run.root / "summary.md", table)
     write_run_report(run)
@@ -87,20 +91,23 @@ def run_child(run: RunDir, *argv: str) -> None:
     """`dno ARGV` as a child process on this run directory (its own stage command: same files, same resume)."""
     r = subprocess.run([sys.executable, "-m", "dno.cli", *argv])
     if r.returncode:
-        raise DnoError(f"`dno {' '.join(argv)}` failed in its child process (exit status {r.returncode}); "
-                       "run the same command again to resume")
+        raise DnoError(
+            f"`dno {' '.join(argv)}` failed in its child process (exit status {r.returncode}); "
+            "run the same command again to resume"
+        )
 
 
 def remove_stale_temporaries(run: RunDir) -> None:
-    """Delete what a killed invocation left half-written (`.NAME.*.tmp` files, `.policy.tmp/`): no stage
-    reads them, and a stage redone writes fresh ones. (One run directory, one `dno run` at a time.)"""
+    """Delete what a killed invocation left half-written: atomic writes' `.NAME.*.dno.tmp` files and
+    `iter_<t>/.policy.tmp/`. No stage reads them and a stage redone writes fresh ones; nothing else in the
+    run directory (a user's own `.tmp` files included) is touched."""
     import shutil
 
-    for p in sorted(run.root.rglob(".*.tmp"), reverse=True):
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
+    for p in sorted(run.root.rglob(f".*{io.TMP_SUFFIX}"), reverse=True):
+        if p.is_file():
             p.unlink(missing_ok=True)
+    for p in run.root.glob("iter_*/.policy.tmp"):
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def write_run_report(run: RunDir) -> None:
@@ -120,9 +127,11 @@ def _stage_note(run: RunDir, t: int, stage: str) -> str:
         return f", {sum(counts.values())} pairs" + (f" ({dict(counts)})" if counts else "")
     if stage in ("eval", "val"):
         m = io.read_json(run.iter_dir(t) / stage / "metrics.json")
-        return (f", win rate {100 * m['win_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}]"
-                + (f", length-controlled {100 * m['lc_win_rate']:.1f}%, length ×{m['length_ratio']:.2f}"
-                   if m.get("length_ratio", 0) == m.get("length_ratio", 0) and "lc_win_rate" in m else ""))
+        return f", win rate {100 * m['win_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}]" + (
+            f", length-controlled {100 * m['lc_win_rate']:.1f}%, length ×{m['length_ratio']:.2f}"
+            if m.get("length_ratio", 0) == m.get("length_ratio", 0) and "lc_win_rate" in m
+            else ""
+        )
     return ""
 
 
@@ -137,11 +146,30 @@ def summary_table(run: RunDir) -> str:
             continue
         m = io.read_json(path)
         if not rows:
-            rows.append(["0", "50.0 (itself)", DASH, "50.0", num(m["baseline_mean_score"], ".2f"), DASH,
-                         num(m["baseline_mean_length"])] + [DASH] * len(stages.STAGES))
+            rows.append(
+                [
+                    "0",
+                    "50.0 (itself)",
+                    DASH,
+                    "50.0",
+                    num(m["baseline_mean_score"], ".2f"),
+                    DASH,
+                    num(m["baseline_mean_length"]),
+                ]
+                + [DASH] * len(stages.STAGES)
+            )
         times = run.timings(t)
         val = run.iter_dir(t) / "val" / "metrics.json"
-        rows.append([str(t), pct(m["win_rate"]), interval(m), pct(io.read_json(val)["win_rate"]) if val.is_file() else DASH,
-                     num(m["mean_score"], ".2f"), str(sum(stages.pair_counts(run, t).values())), num(m["mean_length"])]
-                    + [num(times.get(s)) for s in stages.STAGES])
+        rows.append(
+            [
+                str(t),
+                pct(m["win_rate"]),
+                interval(m),
+                pct(io.read_json(val)["win_rate"]) if val.is_file() else DASH,
+                num(m["mean_score"], ".2f"),
+                str(sum(stages.pair_counts(run, t).values())),
+                num(m["mean_length"]),
+            ]
+            + [num(times.get(s)) for s in stages.STAGES]
+        )
     return f"# {run.root.name}: win rate per iteration\n\n" + table(head, rows)

@@ -21,7 +21,7 @@ def preflight(cfg) -> None:
     splits = make_splits(cfg.data, cfg.iterations)
     records = [r for recs in splits.values() for r in recs]
     for prefix, j in (("judge", cfg.judge), ("eval.judge", cfg.eval.judge)):
-        JUDGES.get(j.type, f"{prefix}.type").preflight(j, prefix, records)
+        JUDGES.get(j.type, f"{prefix}.type").preflight(j, prefix, records, source=cfg.data.source)
 
 
 def check_training_layout(cfg, processes: int, accelerate_config: str | None) -> str | None:
@@ -41,7 +41,9 @@ def check_training_layout(cfg, processes: int, accelerate_config: str | None) ->
     parts = processes * cfg.train.gradient_accumulation_steps
     check_batch(cfg.train.batch_size, processes, cfg.train.gradient_accumulation_steps, deepspeed="DEEPSPEED" in kind)
     if cfg.train.batch_size < parts:
-        return (f"train.batch_size={cfg.train.batch_size} pairs per step over {parts} micro-batches: "
-                f"{parts - cfg.train.batch_size} of them run a weight-0 pair each step; train.batch_size={parts} "
-                "would use every process")
+        return (
+            f"train.batch_size={cfg.train.batch_size} pairs per step over {parts} micro-batches: "
+            f"{parts - cfg.train.batch_size} of them run a weight-0 pair each step; train.batch_size={parts} "
+            "would use every process"
+        )
     return None

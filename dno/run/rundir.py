@@ -48,8 +48,9 @@ def check_files(root: Path) -> None:
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
             line = data.count(b"\n") + 1
-            raise DnoError(f"{path}:{line}: truncated JSONL (the last line has no newline); "
-                           "delete the file to redo that stage")
+            raise DnoError(
+                f"{path}:{line}: truncated JSONL (the last line has no newline); delete the file to redo that stage"
+            )
 
 
 class RunDir:
@@ -70,8 +71,11 @@ class RunDir:
             new = config_mod.flatten(config_mod.to_dict(cfg))
             safe = config_mod.launch_keys() | GROWABLE
             trained = any(root.glob("iter_*/policy/config.json"))
-            changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
-                       and k not in safe and (trained or not k.startswith("train."))]
+            changed = [
+                k
+                for k in sorted(set(old) | set(new))
+                if old.get(k) != new.get(k) and k not in safe and (trained or not k.startswith("train."))
+            ]
             if changed:
                 raise DnoError(
                     f"{root}: this run directory was made with a different config (differs in: "

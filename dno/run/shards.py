@@ -131,9 +131,11 @@ def merge_rows(prompt_ids: Sequence[str], shard_rows: Sequence[Sequence[dict]], 
     missing = [pid for pid in prompt_ids if pid not in by_id]
     extra = sorted(set(by_id) - set(prompt_ids))
     if missing or extra:
-        raise DnoError(f"{what}: shards do not cover this iteration's prompts exactly "
-                       f"({len(missing)} missing, e.g. {missing[:3]}; {len(extra)} unknown, e.g. {extra[:3]}); "
-                       "delete the shards directory and re-run the shards")
+        raise DnoError(
+            f"{what}: shards do not cover this iteration's prompts exactly "
+            f"({len(missing)} missing, e.g. {missing[:3]}; {len(extra)} unknown, e.g. {extra[:3]}); "
+            "delete the shards directory and re-run the shards"
+        )
     return [by_id[pid] for pid in prompt_ids]
 
 
@@ -146,14 +148,18 @@ def merge(iter_dir: Path, stage: str, n: int | None, inputs: Sequence[Path]) -> 
         n = complete_count(iter_dir, stage, inputs)
         if n is None:
             counts = ", ".join(f"{len(v)} of {k}" for k, v in sorted(have.items())) or "none"
-            raise DnoError(f"{shard_dir(iter_dir)}: no complete set of current {stage} shards (found: {counts}; "
-                           "shards computed from older inputs do not count)")
+            raise DnoError(
+                f"{shard_dir(iter_dir)}: no complete set of current {stage} shards (found: {counts}; "
+                "shards computed from older inputs do not count)"
+            )
     got = have.get(n, {})
     if len(got) != n:
         stale = [i for i in existing(iter_dir, stage).get(n, {}) if i not in got]
         missing = [i for i in range(n) if i not in got]
-        raise DnoError(f"{shard_dir(iter_dir)}: {stage} shards {missing} of {n} are missing"
-                       + (f" ({stale} are stale: computed from older inputs; re-run them)" if stale else ""))
+        raise DnoError(
+            f"{shard_dir(iter_dir)}: {stage} shards {missing} of {n} are missing"
+            + (f" ({stale} are stale: computed from older inputs; re-run them)" if stale else "")
+        )
     prompt_ids = [p["id"] for p in io.read_jsonl(iter_dir / "prompts.jsonl")]
     if stage == "judge":  # judgments follow the samples' order, which is the prompts' order
         prompt_ids = [s["id"] for s in io.read_jsonl(iter_dir / "samples.jsonl")]

@@ -14,8 +14,14 @@ from dno.stages.train import train
 
 STAGES = ("sample", "judge", "pair", "train", "eval", "val")
 RUNNERS = {"sample": sample, "judge": judge, "pair": pair, "train": train, "eval": evaluate, "val": validate}
-OUTPUTS = {"sample": "samples.jsonl", "judge": "judgments.jsonl", "pair": "pairs.jsonl",
-           "train": "policy/config.json", "eval": "eval/metrics.json", "val": "val/metrics.json"}
+OUTPUTS = {
+    "sample": "samples.jsonl",
+    "judge": "judgments.jsonl",
+    "pair": "pairs.jsonl",
+    "train": "policy/config.json",
+    "eval": "eval/metrics.json",
+    "val": "val/metrics.json",
+}
 """The file whose presence marks a stage of an iteration complete (each is written last, atomically)."""
 
 
@@ -25,5 +31,14 @@ def is_done(run: RunDir, t: int, stage: str) -> bool:
     return (run.iter_dir(t) / OUTPUTS[stage]).is_file()
 
 
-__all__ = ["BASELINE_FILES", "OUTPUTS", "RUNNERS", "STAGES", "baseline", "best_iteration", "is_done", "pair_counts",
-           "prepare"]
+__all__ = [
+    "BASELINE_FILES",
+    "OUTPUTS",
+    "RUNNERS",
+    "STAGES",
+    "baseline",
+    "best_iteration",
+    "is_done",
+    "pair_counts",
+    "prepare",
+]

@@ -33,8 +33,9 @@ def greedy(run: RunDir, t: int, prompts: list[dict], desc: str) -> list[dict]:
     ev = run.cfg.eval
     engine = sampler(run, t, ev.batch_size)
     with bar(len(prompts), desc) as progress:
-        gens = engine.generate(prompts, 1, temperature=0.0, top_p=1.0, max_new_tokens=ev.max_new_tokens, seed=0,
-                               progress=progress)
+        gens = engine.generate(
+            prompts, 1, temperature=0.0, top_p=1.0, max_new_tokens=ev.max_new_tokens, seed=0, progress=progress
+        )
     return [{"id": p["id"], "response": g[0].text, "finished": g[0].finished} for p, g in zip(prompts, gens)]
 
 

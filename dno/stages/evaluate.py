@@ -21,9 +21,15 @@ def evaluate(run: RunDir, t: int, split: str = "test") -> None:
         io.write_jsonl(responses_path, greedy(run, t, prompts, f"iter {t} {split} responses"))
     j = build_judge(run.cfg.eval.judge, cache_dir=run.root / "judge_cache", field_prefix="eval.judge")
     with bar(len(prompts), f"iter {t} {split} judge ({j.name})") as progress:
-        m = judge_against_baseline(j, prompts, io.read_jsonl(responses_path),
-                                   io.read_jsonl(run.baseline_dir / BASELINE_FILES[split]), out,
-                                   resamples=run.cfg.eval.bootstrap, progress=progress)
+        m = judge_against_baseline(
+            j,
+            prompts,
+            io.read_jsonl(responses_path),
+            io.read_jsonl(run.baseline_dir / BASELINE_FILES[split]),
+            out,
+            resamples=run.cfg.eval.bootstrap,
+            progress=progress,
+        )
     m["iteration"] = t
     io.write_text(out / "metrics.md", metrics_markdown(m))
     if split == "test":
@@ -45,5 +51,9 @@ def best_iteration(run: RunDir) -> dict | None:
         if path.is_file():
             rates[t] = io.read_json(path)["win_rate"]
     best = max(rates, key=lambda k: (rates[k], -k))  # ties go to the earlier, cheaper policy
-    return {"iteration": best, "val_win_rate": rates[best],
-            "policy": run.cfg.policy.model if best == 0 else f"iter_{best}/policy", "val_win_rates": rates}
+    return {
+        "iteration": best,
+        "val_win_rate": rates[best],
+        "policy": run.cfg.policy.model if best == 0 else f"iter_{best}/policy",
+        "val_win_rates": rates,
+    }

@@ -19,20 +19,35 @@ def pair(run: RunDir, t: int) -> None:
     for j in io.read_jsonl(d / "judgments.jsonl"):
         s = samples[j["id"]]
         scores = [math.nan if x is None else float(x) for x in j["scores"]]
-        degenerate = [bool(cfg.degenerate_repeats) and is_degenerate(r, min_repeats=cfg.degenerate_repeats)
-                      for r in s["responses"]]
+        degenerate = [
+            bool(cfg.degenerate_repeats) and is_degenerate(r, min_repeats=cfg.degenerate_repeats)
+            for r in s["responses"]
+        ]
         scores = [0.0 if deg and not math.isnan(x) else x for x, deg in zip(scores, degenerate)]  # automatic negatives
         rates = win_rate_estimates(scores)
-        chosen = (all_pairs(rates, cfg.max_pairs_per_prompt) if cfg.rule == "all"
-                  else build_pairs(scores, s["sources"], rules))
+        chosen = (
+            all_pairs(rates, cfg.max_pairs_per_prompt)
+            if cfg.rule == "all"
+            else build_pairs(scores, s["sources"], rules)
+        )
         for ci, ri in chosen:
-            rows.append({"id": j["id"], "chosen": s["responses"][ci], "rejected": s["responses"][ri],
-                         "chosen_finished": s["finished"][ci], "rejected_finished": s["finished"][ri],
-                         "chosen_score": scores[ci], "rejected_score": scores[ri],
-                         "margin": scores[ci] - scores[ri], "chosen_rate": rates[ci], "rejected_rate": rates[ri],
-                         "target": soft_target(rates[ci], rates[ri]) if cfg.target == "soft" else 1.0,
-                         "rejected_degenerate": degenerate[ri],
-                         "type": pair_type(s["sources"][ci], s["sources"][ri])})
+            rows.append(
+                {
+                    "id": j["id"],
+                    "chosen": s["responses"][ci],
+                    "rejected": s["responses"][ri],
+                    "chosen_finished": s["finished"][ci],
+                    "rejected_finished": s["finished"][ri],
+                    "chosen_score": scores[ci],
+                    "rejected_score": scores[ri],
+                    "margin": scores[ci] - scores[ri],
+                    "chosen_rate": rates[ci],
+                    "rejected_rate": rates[ri],
+                    "target": soft_target(rates[ci], rates[ri]) if cfg.target == "soft" else 1.0,
+                    "rejected_degenerate": degenerate[ri],
+                    "type": pair_type(s["sources"][ci], s["sources"][ri]),
+                }
+            )
     io.write_jsonl(d / "pairs.jsonl", rows)
 
 

@@ -14,7 +14,8 @@ def prepare(run: RunDir) -> None:
     """Fix the disjoint prompt slices: test (and validation) prompts, one training slice per iteration."""
     cfg = run.cfg
     if (run.root / "test_prompts.jsonl").is_file() and all(
-            (run.iter_dir(t) / "prompts.jsonl").is_file() for t in range(1, cfg.iterations + 1)):
+        (run.iter_dir(t) / "prompts.jsonl").is_file() for t in range(1, cfg.iterations + 1)
+    ):
         return
     splits = make_splits(cfg.data, cfg.iterations)
     io.write_jsonl(run.root / "test_prompts.jsonl", splits["test"])

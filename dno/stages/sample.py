@@ -18,21 +18,48 @@ def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     if shard is not None:
         offset, stop = shards.shard_range(len(prompts), *shard, align=cfg.batch_size)
         prompts = prompts[offset:stop]
-    model = sampler(run, t - 1, cfg.batch_size) if prompts else None  # an empty shard (more shards than batches) loads nothing
+    model = (
+        sampler(run, t - 1, cfg.batch_size) if prompts else None
+    )  # an empty shard (more shards than batches) loads nothing
     seed = run.cfg.seed * 1000 + t
     with bar(len(prompts), f"iter {t} sample (k={cfg.k})") as progress:
-        gens = model.generate(
-            prompts, cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens, seed=seed, progress=progress, offset=offset) if prompts else []
+        gens = (
+            model.generate(
+                prompts,
+                cfg.k,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                max_new_tokens=cfg.max_new_tokens,
+                seed=seed,
+                progress=progress,
+                offset=offset,
+            )
+            if prompts
+            else []
+        )
     if run.cfg.teacher.model and prompts:
         del model
         with bar(len(prompts), f"iter {t} teacher") as progress:
-            gold = teacher_responses(run.cfg.teacher, prompts, max_new_tokens=cfg.max_new_tokens,
-                                     batch_size=cfg.batch_size, dtype=run.cfg.policy.dtype, seed=seed, progress=progress)
+            gold = teacher_responses(
+                run.cfg.teacher,
+                prompts,
+                max_new_tokens=cfg.max_new_tokens,
+                batch_size=cfg.batch_size,
+                dtype=run.cfg.policy.dtype,
+                seed=seed,
+                progress=progress,
+            )
         gens = [gs + [g] for gs, g in zip(gens, gold)]
-    rows = [{"id": p["id"], "responses": [g.text for g in gs], "finished": [g.finished for g in gs],
-             "sources": ["student"] * cfg.k + ["teacher"] * (len(gs) - cfg.k), "seed": seed}
-            for p, gs in zip(prompts, gens)]
+    rows = [
+        {
+            "id": p["id"],
+            "responses": [g.text for g in gs],
+            "finished": [g.finished for g in gs],
+            "sources": ["student"] * cfg.k + ["teacher"] * (len(gs) - cfg.k),
+            "seed": seed,
+        }
+        for p, gs in zip(prompts, gens)
+    ]
     if shard is None:
         io.write_jsonl(run.iter_dir(t) / "samples.jsonl", rows)
     else:

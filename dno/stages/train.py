@@ -38,9 +38,16 @@ def train(run: RunDir, t: int) -> None:
     prompts = {p["id"]: p for k in range(1, t + 1) for p in io.read_jsonl(run.iter_dir(k) / "prompts.jsonl")}
     # float32 master weights whatever policy.dtype (the sampling dtype) is: see train.mixed_precision
     model, tok = models.load_policy(run.policy(t - 1), "float32", device="cpu")
-    items = [PairBatchItem(encode(tok, prompts[p["id"]]["messages"], p["chosen"], p["chosen_finished"]),
-                           encode(tok, prompts[p["id"]]["messages"], p["rejected"], p["rejected_finished"]),
-                           p["target"], p.get("chosen_rate", 1.0), p.get("rejected_rate", 0.0)) for p in pairs]
+    items = [
+        PairBatchItem(
+            encode(tok, prompts[p["id"]]["messages"], p["chosen"], p["chosen_finished"]),
+            encode(tok, prompts[p["id"]]["messages"], p["rejected"], p["rejected_finished"]),
+            p["target"],
+            p.get("chosen_rate", 1.0),
+            p.get("rejected_rate", 0.0),
+        )
+        for p in pairs
+    ]
     ref_model = None
     if cfg.reference == "initial" and t > 1 and items:
         ref_model = models.load_policy(run.policy(0), "float32", device="cpu")[0]
@@ -50,18 +57,37 @@ def train(run: RunDir, t: int) -> None:
     progress = bar(steps, f"iter {t} train (lr={lr:.2g})", unit="step") if main else contextlib.nullcontext()
     tracker = tracking.open_tracker(run, t) if main else contextlib.nullcontext()
     with progress as progress, tracker as on_step:
-        trained = train_policy(model, items, cfg, pad_id=tok.pad_token_id, lr=lr, seed=cfg.seed + t,
-                               ref_model=ref_model, progress=progress, on_step=on_step)
+        trained = train_policy(
+            model,
+            items,
+            cfg,
+            pad_id=tok.pad_token_id,
+            lr=lr,
+            seed=cfg.seed + t,
+            ref_model=ref_model,
+            progress=progress,
+            on_step=on_step,
+        )
     if not trained.is_main:
         return
     history = trained.history
     io.write_jsonl(d / "train_log.jsonl", history)
     replayed = Counter(p["replay_from"] for p in pairs if "replay_from" in p)
-    io.write_json(d / "train_summary.json", {
-        "pairs": len(pairs), "replayed_from": {f"t-{k}": n for k, n in sorted(replayed.items())},
-        "loss": cfg.loss, "lr": lr, "beta": cfg.beta, "reference": cfg.reference if t > 1 else "previous",
-        "steps": len(history), "final_loss": history[-1]["loss"] if history else None, "backend": trained.backend,
-        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
-        "gradient_checkpointing": cfg.gradient_checkpointing, "lora_r": cfg.lora_r})
+    io.write_json(
+        d / "train_summary.json",
+        {
+            "pairs": len(pairs),
+            "replayed_from": {f"t-{k}": n for k, n in sorted(replayed.items())},
+            "loss": cfg.loss,
+            "lr": lr,
+            "beta": cfg.beta,
+            "reference": cfg.reference if t > 1 else "previous",
+            "steps": len(history),
+            "final_loss": history[-1]["loss"] if history else None,
+            "backend": trained.backend,
+            "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+            "gradient_checkpointing": cfg.gradient_checkpointing,
+            "lora_r": cfg.lora_r,
+        },
+    )
     save_policy(trained, tok, d)
-

@@ -17,8 +17,7 @@ from pathlib import Path
 from dno.errors import DnoError
 from dno.tasks.base import TASKS, Task, register_task, unscorable_reason
 
-__all__ = ["TASKS", "Task", "load_user_prompts", "make_splits", "register_task", "synthetic_pool",
-           "unscorable_reason"]
+__all__ = ["TASKS", "Task", "load_user_prompts", "make_splits", "register_task", "synthetic_pool", "unscorable_reason"]
 
 
 def _finish(record: dict, pid: str) -> dict:
@@ -52,7 +51,9 @@ def _record_from_row(row: object, where: str) -> dict:
         raise DnoError(f"{where}: expected a JSON object, got {type(row).__name__}")
     if "messages" in row:
         msgs = row["messages"]
-        if not (isinstance(msgs, list) and msgs and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in msgs)):
+        if not (
+            isinstance(msgs, list) and msgs and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in msgs)
+        ):
             raise DnoError(f"{where}: `messages` must be a non-empty list of {{role, content}} objects")
     elif isinstance(row.get("prompt"), str) and row["prompt"].strip():
         msgs = [{"role": "user", "content": row["prompt"]}]
@@ -64,8 +65,10 @@ def _record_from_row(row: object, where: str) -> dict:
     if name is None:  # the one task whose oracle fields the row carries, if any
         claims = [task for _, task in TASKS.items() if task.fields and all(f in rec for f in task.fields)]
         if len(claims) > 1:
-            raise DnoError(f"{where}: carries the fields of tasks {', '.join(t.name for t in claims)}; "
-                           "say which with a `task` field")
+            raise DnoError(
+                f"{where}: carries the fields of tasks {', '.join(t.name for t in claims)}; "
+                "say which with a `task` field"
+            )
         if claims:
             rec["task"] = name = claims[0].name
     if isinstance(name, str) and name in TASKS:
@@ -121,10 +124,10 @@ def make_splits(data_cfg, iterations: int) -> dict[str, list[dict]]:
                 f"{data_cfg.source}: has {len(pool)} prompts but the config needs {need} "
                 f"(test {n_test} + val {n_val} + {iterations} x {n_train} train); lower data.* or iterations"
             )
-    splits = {"test": pool[:n_test], "val": pool[n_test:n_test + n_val]}
+    splits = {"test": pool[:n_test], "val": pool[n_test : n_test + n_val]}
     for t in range(iterations):
         start = n_test + n_val + t * n_train
-        splits[f"train{t + 1}"] = pool[start:start + n_train]
+        splits[f"train{t + 1}"] = pool[start : start + n_train]
     for name, recs in splits.items():
         base = name.rstrip("0123456789")
         for i, r in enumerate(recs):

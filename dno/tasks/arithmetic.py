@@ -41,8 +41,10 @@ class Arithmetic(Task):
         super().check(record, where)
         answer = record["answer"]
         if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-            raise DnoError(f"{where}: the arithmetic oracle needs a number in `answer`, got {answer!r} (a row the "
-                           "oracle cannot check needs an llm/api judge and a `task` naming it, e.g. \"qa\")")
+            raise DnoError(
+                f"{where}: the arithmetic oracle needs a number in `answer`, got {answer!r} (a row the "
+                'oracle cannot check needs an llm/api judge and a `task` naming it, e.g. "qa")'
+            )
 
     def score(self, record: dict, response: str) -> tuple[float, dict]:
         value = last_number(response)

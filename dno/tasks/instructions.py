@@ -15,11 +15,39 @@ from dno.tasks.base import Task, register_task
 
 NAME = "instructions"
 
-TOPICS = ["the ocean", "a cat", "coffee", "the moon", "a forest", "rain", "a library", "bicycles",
-          "winter", "a garden", "music", "the city", "mountains", "bread", "a river", "friendship",
-          "the sun", "trains", "birds", "a storm", "apples", "the desert", "snow", "a museum"]
-REQUESTS = ["Write one sentence about {t}.", "Describe {t} briefly.", "Say something nice about {t}.",
-            "Give a short fact about {t}.", "Write a short line about {t}."]
+TOPICS = [
+    "the ocean",
+    "a cat",
+    "coffee",
+    "the moon",
+    "a forest",
+    "rain",
+    "a library",
+    "bicycles",
+    "winter",
+    "a garden",
+    "music",
+    "the city",
+    "mountains",
+    "bread",
+    "a river",
+    "friendship",
+    "the sun",
+    "trains",
+    "birds",
+    "a storm",
+    "apples",
+    "the desert",
+    "snow",
+    "a museum",
+]
+REQUESTS = [
+    "Write one sentence about {t}.",
+    "Describe {t} briefly.",
+    "Say something nice about {t}.",
+    "Give a short fact about {t}.",
+    "Write a short line about {t}.",
+]
 WORDS = ["blue", "happy", "quiet", "bright", "green", "gentle", "warm", "small", "old", "calm"]
 
 
@@ -37,15 +65,25 @@ CONSTRAINTS = {
     "include_word": ('Include the word "{word}".', lambda r, c: c["word"].lower() in _words(r)),
     "forbid_word": ('Do not use the word "{word}".', lambda r, c: c["word"].lower() not in _words(r)),
     "lowercase": ("Use only lowercase letters.", lambda r, c: r == r.lower() and any(ch.isalpha() for ch in r)),
-    "uppercase": ("Write your whole answer in capital letters.",
-                  lambda r, c: r == r.upper() and any(ch.isalpha() for ch in r)),
+    "uppercase": (
+        "Write your whole answer in capital letters.",
+        lambda r, c: r == r.upper() and any(ch.isalpha() for ch in r),
+    ),
     "end_with": ('End your answer with the word "{word}".', lambda r, c: _words(r)[-1:] == [c["word"].lower()]),
     "start_with": ('Start your answer with the word "{word}".', lambda r, c: _words(r)[:1] == [c["word"].lower()]),
     "bullets": ('Answer with exactly {n} bullet points, each starting with "- ".', lambda r, c: _bullets(r) == c["n"]),
 }
 # Pairs that contradict each other are never drawn together.
-_CLASHES = {frozenset(p) for p in [("lowercase", "uppercase"), ("include_word", "forbid_word"),
-                                   ("max_words", "bullets"), ("end_with", "bullets"), ("start_with", "bullets")]}
+_CLASHES = {
+    frozenset(p)
+    for p in [
+        ("lowercase", "uppercase"),
+        ("include_word", "forbid_word"),
+        ("max_words", "bullets"),
+        ("end_with", "bullets"),
+        ("start_with", "bullets"),
+    ]
+}
 
 
 def _draw_constraint(kind: str, rng: random.Random, topic: str) -> dict:
@@ -86,8 +124,9 @@ class Instructions(Task):
         topic = rng.choice(TOPICS)
         kinds = [rng.choice(sorted(CONSTRAINTS))]
         if rng.random() < 0.5:
-            second = rng.choice([k for k in sorted(CONSTRAINTS)
-                                 if k != kinds[0] and frozenset((k, kinds[0])) not in _CLASHES])
+            second = rng.choice(
+                [k for k in sorted(CONSTRAINTS) if k != kinds[0] and frozenset((k, kinds[0])) not in _CLASHES]
+            )
             kinds.append(second)
         constraints = [_draw_constraint(k, rng, topic) for k in kinds]
         text = " ".join([rng.choice(REQUESTS).format(t=topic)] + [describe(c) for c in constraints])

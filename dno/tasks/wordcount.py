@@ -12,8 +12,28 @@ from dno.errors import DnoError
 from dno.tasks.base import Task, register_task
 
 NAME = "wordcount"
-TOPICS = ["the sea", "a dog", "tea", "stars", "a city", "rain", "a book", "spring", "a song", "a tree",
-          "a bridge", "clouds", "a lamp", "autumn", "a boat", "cheese", "a clock", "the wind", "a map", "honey"]
+TOPICS = [
+    "the sea",
+    "a dog",
+    "tea",
+    "stars",
+    "a city",
+    "rain",
+    "a book",
+    "spring",
+    "a song",
+    "a tree",
+    "a bridge",
+    "clouds",
+    "a lamp",
+    "autumn",
+    "a boat",
+    "cheese",
+    "a clock",
+    "the wind",
+    "a map",
+    "honey",
+]
 
 
 @register_task

@@ -35,9 +35,9 @@ def collate(seqs: Sequence[Encoded], pad_id: int, device) -> tuple[torch.Tensor,
     attn = torch.zeros((len(seqs), width), dtype=torch.long)
     resp = torch.zeros((len(seqs), width), dtype=torch.float32)
     for i, s in enumerate(seqs):
-        ids[i, :len(s.ids)] = torch.tensor(s.ids)
-        attn[i, :len(s.ids)] = 1
-        resp[i, s.prompt_len:len(s.ids)] = 1
+        ids[i, : len(s.ids)] = torch.tensor(s.ids)
+        attn[i, : len(s.ids)] = 1
+        resp[i, s.prompt_len : len(s.ids)] = 1
     return ids.to(device), attn.to(device), resp.to(device)
 
 
@@ -51,8 +51,11 @@ def _plain_head(model):
     (also for wrapped models, which must go through their own forward)."""
     from transformers import PreTrainedModel
 
-    if (isinstance(model, PreTrainedModel) and getattr(model.config, "model_type", None) in _PLAIN_HEAD
-            and model.base_model is not model):
+    if (
+        isinstance(model, PreTrainedModel)
+        and getattr(model.config, "model_type", None) in _PLAIN_HEAD
+        and model.base_model is not model
+    ):
         return model.get_output_embeddings()
     return None
 
@@ -75,7 +78,7 @@ def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int, device=None) -> 
     else:  # any other causal LM, or a wrapped one: its own forward, logits only from the first response position on
         keep = ids.shape[1] - min(s.prompt_len for s in seqs) + 1
         logits = model(input_ids=ids, attention_mask=attn, use_cache=False, logits_to_keep=keep).logits
-        logits = logits[:, :-1][mask[:, mask.shape[1] - logits.shape[1] + 1:]]
+        logits = logits[:, :-1][mask[:, mask.shape[1] - logits.shape[1] + 1 :]]
     token_logps = -torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")  # (n,)
     return torch.zeros(len(seqs), dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
 
@@ -84,13 +87,19 @@ def packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> b
     """Shared-prompt packing needs the plain head, an attention that takes an arbitrary 4D mask (not
     flash-attention), and chosen and rejected that really share their prompt tokens."""
     attn = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    return (_plain_head(model) is not None and attn in ("sdpa", "eager")
-            and all(c.prompt_len == r.prompt_len and c.ids[:c.prompt_len] == r.ids[:r.prompt_len]
-                    for c, r in zip(chosen, rejected)))
+    return (
+        _plain_head(model) is not None
+        and attn in ("sdpa", "eager")
+        and all(
+            c.prompt_len == r.prompt_len and c.ids[: c.prompt_len] == r.ids[: r.prompt_len]
+            for c, r in zip(chosen, rejected)
+        )
+    )
 
 
-def packed_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded],
-                      pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def packed_pair_logps(
+    model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Σ log π(response | prompt) of each chosen and rejected response, with their shared prompt run once.
 
     Each pair is one row `prompt | chosen | rejected`. A 4D mask lets chosen tokens see the prompt and the
@@ -100,7 +109,7 @@ def packed_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encod
     computed once instead of twice, and the row is padded once instead of to the longer of two widths.
     """
     device = model.device
-    rows = [(c.ids, len(c.ids) - c.prompt_len, r.ids[r.prompt_len:], c.prompt_len) for c, r in zip(chosen, rejected)]
+    rows = [(c.ids, len(c.ids) - c.prompt_len, r.ids[r.prompt_len :], c.prompt_len) for c, r in zip(chosen, rejected)]
     width = max(len(ids) + len(rej) for ids, _, rej, _ in rows)
     n = len(rows)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
@@ -109,10 +118,10 @@ def packed_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encod
     pred_row, pred_pos, targets, owner = [], [], [], []
     for i, (cids, nc, rej, p) in enumerate(rows):
         nr = len(rej)
-        ids[i, :p + nc + nr] = torch.tensor(cids + rej)
-        pos[i, :p + nc] = torch.arange(p + nc)
-        pos[i, p + nc:p + nc + nr] = torch.arange(p, p + nr)
-        seg[i, :p], seg[i, p:p + nc], seg[i, p + nc:p + nc + nr] = 0, 1, 2
+        ids[i, : p + nc + nr] = torch.tensor(cids + rej)
+        pos[i, : p + nc] = torch.arange(p + nc)
+        pos[i, p + nc : p + nc + nr] = torch.arange(p, p + nr)
+        seg[i, :p], seg[i, p : p + nc], seg[i, p + nc : p + nc + nr] = 0, 1, 2
         # the token at packed index j is predicted from index j − 1, except each response's first token,
         # which is predicted from the prompt's last position
         pred_pos += [p - 1 + j for j in range(nc)] + ([p - 1] + [p + nc + j for j in range(nr - 1)] if nr else [])
@@ -125,13 +134,17 @@ def packed_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encod
     allowed |= torch.eye(width, dtype=torch.bool)  # padding sees itself: no all-masked row, no NaN to backpropagate
     dtype = next(model.parameters()).dtype
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min).unsqueeze(1)
-    hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                              position_ids=pos.to(device), use_cache=False).last_hidden_state
+    hidden = model.base_model(
+        input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device), use_cache=False
+    ).last_hidden_state
     picked = hidden[torch.tensor(pred_row, device=device), torch.tensor(pred_pos, device=device)]  # (n_tokens, H)
     logits = _plain_head(model)(picked)
-    token_logps = -torch.nn.functional.cross_entropy(logits.float(), torch.tensor(targets, device=device), reduction="none")
+    token_logps = -torch.nn.functional.cross_entropy(
+        logits.float(), torch.tensor(targets, device=device), reduction="none"
+    )
     out = torch.zeros(2 * n, dtype=token_logps.dtype, device=device).index_add(
-        0, torch.tensor(owner, device=device), token_logps)
+        0, torch.tensor(owner, device=device), token_logps
+    )
     return out[:n], out[n:]
 
 
@@ -146,4 +159,4 @@ def pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pa
 def separate_pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int, device=None):
     """Chosen and rejected as separate rows of one batch (each runs the prompt)."""
     logps = sequence_logps(model, list(chosen) + list(rejected), pad_id, device)
-    return logps[:len(chosen)], logps[len(chosen):]
+    return logps[: len(chosen)], logps[len(chosen) :]

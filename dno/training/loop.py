@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 from collections.abc import Sequence
@@ -47,16 +48,18 @@ def micro_batches(idx: Sequence[int], world: int, accum: int) -> list[list[int]]
     """One optimizer step's pairs cut into world x accum contiguous parts, as evenly as possible;
     part `a * world + r` is process r's a-th micro-batch. Parts may be empty (fewer pairs than parts)."""
     parts, m = world * accum, len(idx)
-    return [list(idx[j * m // parts:(j + 1) * m // parts]) for j in range(parts)]
+    return [list(idx[j * m // parts : (j + 1) * m // parts]) for j in range(parts)]
 
 
 def check_batch(batch_size: int, world: int, accum: int, deepspeed: bool) -> None:
     """DeepSpeed fixes a micro-batch size per GPU, so the pairs per step must split evenly over processes x
     accumulation steps. Elsewhere uneven micro-batches are exact (each part's loss is weighted by its share)."""
     if deepspeed and batch_size % (world * accum):
-        raise DnoError(f"train.batch_size={batch_size} must be a multiple of processes ({world}) x "
-                       f"train.gradient_accumulation_steps ({accum}) = {world * accum} under DeepSpeed: "
-                       "it is the pairs per optimizer step (a run that has not trained yet may change it)")
+        raise DnoError(
+            f"train.batch_size={batch_size} must be a multiple of processes ({world}) x "
+            f"train.gradient_accumulation_steps ({accum}) = {world * accum} under DeepSpeed: "
+            "it is the pairs per optimizer step (a run that has not trained yet may change it)"
+        )
 
 
 def epoch_batches(n: int, batch_size: int, epochs: int, seed: int) -> list[tuple[int, list[int]]]:
@@ -66,7 +69,7 @@ def epoch_batches(n: int, batch_size: int, epochs: int, seed: int) -> list[tuple
     out = []
     for epoch in range(epochs):
         rng.shuffle(order)
-        out += [(epoch, order[s:s + batch_size]) for s in range(0, n, batch_size)]
+        out += [(epoch, order[s : s + batch_size]) for s in range(0, n, batch_size)]
     return out
 
 
@@ -96,14 +99,35 @@ def reference_logps(acc, model, items, pad_id: int, batch_size: int, accum: int)
 
 def _batch(items, idx, pc, pr, rc, rr) -> PairBatch:
     sel = [items[i] for i in idx]
-    return PairBatch(pc, pr, rc, rr, torch.tensor([i.target for i in sel], device=pc.device),
-                     [i.chosen_rate for i in sel], [i.rejected_rate for i in sel],
-                     [len(i.chosen.ids) - i.chosen.prompt_len for i in sel])
+    return PairBatch(
+        pc,
+        pr,
+        rc,
+        rr,
+        torch.tensor([i.target for i in sel], device=pc.device),
+        [i.chosen_rate for i in sel],
+        [i.rejected_rate for i in sel],
+        [len(i.chosen.ids) - i.chosen.prompt_len for i in sel],
+    )
 
 
-def fit(acc, model, optimizer, items: Sequence[PairBatchItem], *, pad_id: int, beta: float, epochs: int,
-        batch_size: int, max_grad_norm: float, seed: int, loss: str = "dpo",
-        ref_logps: tuple[torch.Tensor, torch.Tensor] | None = None, progress=None, on_step=None) -> list[dict]:
+def fit(
+    acc,
+    model,
+    optimizer,
+    items: Sequence[PairBatchItem],
+    *,
+    pad_id: int,
+    beta: float,
+    epochs: int,
+    batch_size: int,
+    max_grad_norm: float,
+    seed: int,
+    loss: str = "dpo",
+    ref_logps: tuple[torch.Tensor, torch.Tensor] | None = None,
+    progress=None,
+    on_step=None,
+) -> list[dict]:
     """Train a model and optimizer prepared by `acc` in place; returns one metrics dict per optimizer step."""
     if not items:
         return []
@@ -136,12 +160,23 @@ def fit(acc, model, optimizer, items: Sequence[PairBatchItem], *, pad_id: int, b
                     optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
                 cr, rj = implicit_rewards(pc, pr, rc, rr, beta)
-                sums += weight * torch.stack([per_pair.detach().float().sum(), (cr - rj).sum(),
-                                              (cr > rj).float().sum(), torch.tensor(float(len(use)), device=acc.device)])
+                sums += weight * torch.stack(
+                    [
+                        per_pair.detach().float().sum(),
+                        (cr - rj).sum(),
+                        (cr > rj).float().sum(),
+                        torch.tensor(float(len(use)), device=acc.device),
+                    ]
+                )
         sums = acc.reduce(sums, "sum")
-        metrics = {"step": step, "epoch": epoch, "loss": (sums[0] / sums[3]).item(),
-                   "reward_margin": (sums[1] / sums[3]).item(), "reward_accuracy": (sums[2] / sums[3]).item(),
-                   "grad_norm": float(grad_norm) if grad_norm is not None else math.nan}
+        metrics = {
+            "step": step,
+            "epoch": epoch,
+            "loss": (sums[0] / sums[3]).item(),
+            "reward_margin": (sums[1] / sums[3]).item(),
+            "reward_accuracy": (sums[2] / sums[3]).item(),
+            "grad_norm": float(grad_norm) if grad_norm is not None else math.nan,
+        }
         _record_step(metrics, history, progress, on_step)
         faults.point("step")
     model.eval()
@@ -166,16 +201,16 @@ def add_lora(model, r: int, alpha: float = 0.0, dropout: float = 0.0):
         from peft import LoraConfig, get_peft_model
     except ImportError:
         raise DnoError("train.lora_r > 0 needs peft: pip install 'dno[peft]'") from None
-    lcfg = LoraConfig(r=r, lora_alpha=alpha or 2 * r, lora_dropout=dropout, target_modules="all-linear",
-                      task_type="CAUSAL_LM")
+    lcfg = LoraConfig(
+        r=r, lora_alpha=alpha or 2 * r, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
     return get_peft_model(model, lcfg)
 
 
 def is_main_process() -> bool:
-    """True in a plain process and on the main process of `accelerate launch`."""
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
+    """True in a plain process and on the main process of `accelerate launch` / torchrun (RANK 0). Read from
+    the environment: building accelerate's state here, before the Accelerator, would miss its CPU settings."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def distributed_type(acc) -> str:
@@ -206,27 +241,46 @@ class Trained:
     backend: str
 
 
-def train(model, items: Sequence[PairBatchItem], cfg, *, pad_id: int, lr: float, seed: int,
-          ref_model=None, progress=None, on_step=None) -> Trained:
+def train(
+    model,
+    items: Sequence[PairBatchItem],
+    cfg,
+    *,
+    pad_id: int,
+    lr: float,
+    seed: int,
+    ref_model=None,
+    progress=None,
+    on_step=None,
+) -> Trained:
     """Train `model` (a plain transformers model) on `items` with the settings of `cfg` (a TrainConfig).
 
     The reference is π_t, the model itself before its first update, unless `ref_model` (a fixed π_0) is given.
     Works in one plain process and under `accelerate launch` alike; every process must call it.
     """
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
+    AcceleratorState._reset_state()  # each call sets its own precision (one process may train several times)
     mixed = None if cfg.mixed_precision == "auto" else cfg.mixed_precision  # None: accelerate launch's setting
-    acc = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=mixed)
+    try:
+        acc = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=mixed)
+    except (RuntimeError, ValueError) as e:  # e.g. FSDP or DeepSpeed asked for on a machine without GPUs
+        raise DnoError(f"accelerate cannot start this training layout here: {e}") from None
     if any(p.dtype != torch.float32 for p in model.parameters() if p.is_floating_point()):
-        raise DnoError("training needs float32 master weights (load the policy in float32; use "
-                       "train.mixed_precision=bf16 for bf16 compute)")
+        raise DnoError(
+            "training needs float32 master weights (load the policy in float32; use "
+            "train.mixed_precision=bf16 for bf16 compute)"
+        )
     world, accum = acc.num_processes, cfg.gradient_accumulation_steps
     kind = distributed_type(acc)
     check_batch(cfg.batch_size, world, accum, deepspeed="DEEPSPEED" in kind)
     sharded = "DEEPSPEED" in kind or "FSDP" in kind
     if cfg.lora_r and sharded:
-        raise DnoError("train.lora_r > 0 is supported on one device and with DDP (configs/accelerate/single_gpu.yaml, "
-                       "ddp.yaml), not with ZeRO-3 or FSDP: LoRA leaves little for them to shard")
+        raise DnoError(
+            "train.lora_r > 0 is supported on one device and with DDP (configs/accelerate/single_gpu.yaml, "
+            "ddp.yaml), not with ZeRO-3 or FSDP: LoRA leaves little for them to shard"
+        )
     ref_logps = None
     if ref_model is not None and items:  # a fixed π_0, computed unwrapped on each process
         ref_model.to(acc.device)
@@ -250,9 +304,22 @@ def train(model, items: Sequence[PairBatchItem], cfg, *, pad_id: int, lr: float,
     else:  # FSDP (and the rest): the optimizer over the prepared model's parameters
         model = acc.prepare(model)
         opt = acc.prepare(adamw(model))
-    history = fit(acc, model, opt, items, pad_id=pad_id, beta=cfg.beta, epochs=cfg.epochs,
-                  batch_size=cfg.batch_size, max_grad_norm=cfg.max_grad_norm, seed=seed, loss=cfg.loss,
-                  ref_logps=ref_logps, progress=progress, on_step=on_step)
+    history = fit(
+        acc,
+        model,
+        opt,
+        items,
+        pad_id=pad_id,
+        beta=cfg.beta,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=seed,
+        loss=cfg.loss,
+        ref_logps=ref_logps,
+        progress=progress,
+        on_step=on_step,
+    )
     acc.wait_for_everyone()
     state_dict = acc.get_state_dict(model) if sharded else None  # every process takes part in the gather
     backend = f"accelerate ({kind.lower()}, {world} process{'es' if world > 1 else ''})"

@@ -26,8 +26,7 @@ class Tracker:
     def log(self, step: int, metrics: dict) -> None:  # pragma: no cover - interface
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 class NullTracker(Tracker):
@@ -40,8 +39,10 @@ class TensorBoardTracker(Tracker):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise DnoError("config: `train.report_to: tensorboard` needs the tensorboard package "
-                           "(pip install 'dno[tensorboard]' or pip install tensorboard)") from None
+            raise DnoError(
+                "config: `train.report_to: tensorboard` needs the tensorboard package "
+                "(pip install 'dno[tensorboard]' or pip install tensorboard)"
+            ) from None
         self.writer = SummaryWriter(str(log_dir))
 
     def log(self, step: int, metrics: dict) -> None:
@@ -59,11 +60,14 @@ class WandbTracker(Tracker):
         try:
             import wandb
         except ImportError:
-            raise DnoError("config: `train.report_to: wandb` needs the wandb package "
-                           "(pip install 'dno[wandb]' or pip install wandb)") from None
+            raise DnoError(
+                "config: `train.report_to: wandb` needs the wandb package "
+                "(pip install 'dno[wandb]' or pip install wandb)"
+            ) from None
         self.wandb = wandb
-        self.run = wandb.init(project="dno", name=root.name, id=_wandb_id(root), resume="allow",
-                              dir=str(root), config=config)
+        self.run = wandb.init(
+            project="dno", name=root.name, id=_wandb_id(root), resume="allow", dir=str(root), config=config
+        )
 
     def log(self, step: int, metrics: dict) -> None:
         self.run.log(metrics, step=step)
@@ -111,8 +115,10 @@ class StepLogger:
         self.tracker, self.t, self.offset = tracker, t, offset
 
     def __call__(self, metrics: dict) -> None:
-        self.tracker.log(self.offset + int(metrics["step"]),
-                         {f"train/{k}": v for k, v in metrics.items() if k not in ("step",)} | {"train/iteration": self.t})
+        self.tracker.log(
+            self.offset + int(metrics["step"]),
+            {f"train/{k}": v for k, v in metrics.items() if k not in ("step",)} | {"train/iteration": self.t},
+        )
 
 
 @contextlib.contextmanager
@@ -136,7 +142,14 @@ def log_eval(run, t: int, metrics: dict) -> None:
         return
     tracker = make_tracker(backend, run.root, None)
     try:
-        tracker.log(step_offset(run, t + 1), {"eval/iteration": t} | {f"eval/{k}": metrics[k] for k in ("win_rate", "lc_win_rate", "mean_length")
-                        if isinstance(metrics.get(k), (int, float))})
+        tracker.log(
+            step_offset(run, t + 1),
+            {"eval/iteration": t}
+            | {
+                f"eval/{k}": metrics[k]
+                for k in ("win_rate", "lc_win_rate", "mean_length")
+                if isinstance(metrics.get(k), (int, float))
+            },
+        )
     finally:
         tracker.close()

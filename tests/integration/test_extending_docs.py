@@ -18,7 +18,7 @@ def example_files(tmp_path: Path) -> dict[str, Path]:
     for block in re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S):
         first = block.splitlines()[0]
         assert first.startswith("# file: "), f"every python block of {PAGE.name} names its file: {first!r}"
-        path = tmp_path / first[len("# file: "):].strip()
+        path = tmp_path / first[len("# file: ") :].strip()
         path.write_text(block)
         out[path.stem] = path
     return out
@@ -29,8 +29,9 @@ def test_the_extending_page_examples_run_end_to_end(tmp_path, capsys):
     assert set(files) == {"shortest_judge", "echo_task", "ipo_loss"}
     command = re.search(r"```bash\n(dno run tiny .*?)```", PAGE.read_text(), re.S).group(1)
     argv = shlex.split(command.replace("\\\n", " "))[1:]  # as the shell would pass them
-    joined = [re.sub(r"(\w+\.py)", lambda m: str(tmp_path / m.group(1)), a) if a.startswith("plugins=") else a
-              for a in argv]
+    joined = [
+        re.sub(r"(\w+\.py)", lambda m: str(tmp_path / m.group(1)), a) if a.startswith("plugins=") else a for a in argv
+    ]
     run = tmp_path / "run"
     assert main([*joined, "iterations=1", "--run-dir", str(run)]) == 0, capsys.readouterr().err
     judged = io.read_jsonl(run / "iter_1" / "judgments.jsonl")

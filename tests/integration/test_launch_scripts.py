@@ -35,8 +35,12 @@ def test_launch_scripts_are_valid_bash(script):
 
 
 def test_iteration_script_dry_run_prints_the_stage_commands(tmp_path):
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "iteration.sh"), str(tmp_path / "run"), "2"],
-                       capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "DRY_RUN": "1", "NUM_GPUS": "4"})
+    r = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "iteration.sh"), str(tmp_path / "run"), "2"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DRY_RUN": "1", "NUM_GPUS": "4"},
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
     for i in range(4):

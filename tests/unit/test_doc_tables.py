@@ -19,8 +19,9 @@ def _script():
 
 
 def test_documents_are_up_to_date_with_their_results():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "doc_tables.py"), "render", "--check"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "doc_tables.py"), "render", "--check"], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 

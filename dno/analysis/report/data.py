@@ -1,7 +1,6 @@
 """Reading run directories for the report: per-iteration metrics, pairs, training logs, judge statistics;
 and what the report derives from them (warnings, performance gap recovered)."""
 
-
 from __future__ import annotations
 
 import math
@@ -62,6 +61,7 @@ class RunData:
 
 # ---- loading ----------------------------------------------------------------------------------------
 
+
 def _iter_numbers(root: Path, cfg: dict) -> list[int]:
     found = {int(p.name.split("_", 1)[1]) for p in root.glob("iter_*") if p.name.split("_", 1)[1].isdigit()}
     return sorted(found | set(range(1, int(cfg.get("iterations", 0)) + 1)))
@@ -118,8 +118,9 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
         raise DnoError(f"{cfg_path}: corrupt config") from None
     if eval_key is not None and not (root / "evals" / eval_key).is_dir():
         known = sorted(p.name for p in (root / "evals").glob("*") if p.is_dir()) if (root / "evals").is_dir() else []
-        raise DnoError(f"{root / 'evals' / eval_key}: no such evaluation (made by `dno eval`; "
-                       f"found: {', '.join(known) or 'none'})")
+        raise DnoError(
+            f"{root / 'evals' / eval_key}: no such evaluation (made by `dno eval`; found: {', '.join(known) or 'none'})"
+        )
     run = RunData(root, label or root.name, cfg, eval_key)
     its = set(_iter_numbers(root, cfg))
     if eval_key is not None:  # `dno eval` may include iteration 0 (against a teacher or another run)
@@ -141,8 +142,11 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
         stats = {}
         if (d / "judgments.jsonl").is_file():
             stats["train"] = _judgment_stats(d / "judgments.jsonl")
-        ej = (d / "eval" / "judgments.jsonl") if eval_key is None else (
-            root / "evals" / eval_key / f"iter_{t}" / "judgments.jsonl")
+        ej = (
+            (d / "eval" / "judgments.jsonl")
+            if eval_key is None
+            else (root / "evals" / eval_key / f"iter_{t}" / "judgments.jsonl")
+        )
         if ej.is_file():
             stats["eval"] = _judgment_stats(ej)
         if stats:
@@ -156,6 +160,7 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
 
 # ---- formatting helpers -----------------------------------------------------------------------------
 
+
 def _ci(m: dict, lo: str, hi: str) -> str:
     return f"[{pct(m.get(lo))}, {pct(m.get(hi))}]"
 
@@ -167,6 +172,7 @@ def _labels(roots: list[Path]) -> list[str]:
 
 # ---- analysis ---------------------------------------------------------------------------------------
 
+
 def warnings(run: RunData) -> list[str]:
     """What a reader must not miss: length growth, length-driven gains, regressions, judge failures."""
     out = []
@@ -177,29 +183,42 @@ def warnings(run: RunData) -> list[str]:
             continue
         ratio = m.get("length_ratio", math.nan)
         if ratio == ratio and (ratio >= LENGTH_WARN_RATIO or ratio <= 1 / LENGTH_WARN_RATIO):
-            out.append(f"{run.label} iteration {t}: answers are {ratio:.{1 if ratio >= 1 else 2}f}× as long as the "
-                       f"baseline's ({m['mean_length']:.0f} vs {m['baseline_mean_length']:.0f} chars).")
+            out.append(
+                f"{run.label} iteration {t}: answers are {ratio:.{1 if ratio >= 1 else 2}f}× as long as the "
+                f"baseline's ({m['mean_length']:.0f} vs {m['baseline_mean_length']:.0f} chars)."
+            )
         wr, lc = m.get("win_rate", math.nan), m.get("lc_win_rate", math.nan)
         if wr == wr and lc == lc and wr - lc >= LENGTH_GAIN_WARN:
-            out.append(f"{run.label} iteration {t}: the win rate {pct(wr)}% falls to {pct(lc)}% at equal length: "
-                       f"part of the gain is answer length.")
+            out.append(
+                f"{run.label} iteration {t}: the win rate {pct(wr)}% falls to {pct(lc)}% at equal length: "
+                f"part of the gain is answer length."
+            )
         ref = ref0["win_rate"] if ref0 else 0.5
         if m.get("ci_high", 1) < ref:
-            out.append(f"{run.label} iteration {t}: worse than iteration 0 overall (win rate {pct(wr)}% "
-                       f"{_ci(m, 'ci_low', 'ci_high')}" + (f" vs {pct(ref)}%" if ref0 else "") + ").")
+            out.append(
+                f"{run.label} iteration {t}: worse than iteration 0 overall (win rate {pct(wr)}% "
+                f"{_ci(m, 'ci_low', 'ci_high')}" + (f" vs {pct(ref)}%" if ref0 else "") + ")."
+            )
         for task, b in (m.get("by_task") or {}).items():
             ref = ((ref0.get("by_task") or {}).get(task) or {}).get("win_rate", 0.5) if ref0 else 0.5
             if b.get("ci_high", 1) < ref:
-                out.append(f"{run.label} iteration {t}: `{task}` got worse (win rate {pct(b['win_rate'])}% "
-                           f"{_ci(b, 'ci_low', 'ci_high')} on {b['n']} prompts" + (f", iteration 0: {pct(ref)}%" if ref0 else "") + ").")
+                out.append(
+                    f"{run.label} iteration {t}: `{task}` got worse (win rate {pct(b['win_rate'])}% "
+                    f"{_ci(b, 'ci_low', 'ci_high')} on {b['n']} prompts"
+                    + (f", iteration 0: {pct(ref)}%" if ref0 else "")
+                    + ")."
+                )
         if m.get("failures"):
-            out.append(f"{run.label} iteration {t}: {m['failures']} of {m['n']} evaluation judgments failed "
-                       f"and are left out.")
+            out.append(
+                f"{run.label} iteration {t}: {m['failures']} of {m['n']} evaluation judgments failed and are left out."
+            )
     for t, s in sorted(run.judge_stats.items()):
         tr = s.get("train", {})
         if tr.get("failed"):
-            out.append(f"{run.label} iteration {t}: {tr['failed']} of {tr['candidates']} training candidates "
-                       f"could not be judged (left out of pairing).")
+            out.append(
+                f"{run.label} iteration {t}: {tr['failed']} of {tr['candidates']} training candidates "
+                f"could not be judged (left out of pairing)."
+            )
     for t, rows in sorted(run.pairs.items()):
         if not rows:
             out.append(f"{run.label} iteration {t}: no pairs passed the pairing rules; nothing was trained.")
@@ -217,8 +236,12 @@ def pgr(weak: RunData, strong: RunData) -> list[dict]:
         w, s = weak.evals[t], strong.evals[t]
         # Start: the iteration-0 policy measured the same way (50% against itself unless evaluated otherwise).
         start_wr = strong.evals[0]["win_rate"] if 0 in strong.evals else 0.5
-        row = {"iteration": t, "start_win_rate": start_wr, "weak_win_rate": w["win_rate"],
-               "strong_win_rate": s["win_rate"]}
+        row = {
+            "iteration": t,
+            "start_win_rate": start_wr,
+            "weak_win_rate": w["win_rate"],
+            "strong_win_rate": s["win_rate"],
+        }
         gap = s["win_rate"] - start_wr
         row["pgr_win_rate"] = (w["win_rate"] - start_wr) / gap if abs(gap) > 1e-9 else math.nan
         if "mean_score" in w and "mean_score" in s:
@@ -234,5 +257,3 @@ def _weak_strong(runs: list[RunData]) -> tuple[list[RunData], list[RunData]]:
     strong = [r for r in runs if r.train_judge == "oracle" and r.eval_judge == "oracle" and r.evals]
     weak = [r for r in runs if r.train_judge != "oracle" and r.eval_judge == "oracle" and r.evals]
     return weak, strong
-
-

@@ -32,15 +32,27 @@ def plot_winrate(runs: list[RunData], path: Path) -> None:
         ts = sorted(run.evals)
         off = (k - (len(runs) - 1) / 2) * width * 0.6
         own0 = 0 in run.evals  # iteration 0 evaluated against another baseline; else it is 50% by definition
-        for key, lo, hi, style, name in (("win_rate", "ci_low", "ci_high", "-o", "win rate"),
-                                         ("lc_win_rate", "lc_ci_low", "lc_ci_high", "--s", "LC win rate")):
+        for key, lo, hi, style, name in (
+            ("win_rate", "ci_low", "ci_high", "-o", "win rate"),
+            ("lc_win_rate", "lc_ci_low", "lc_ci_high", "--s", "LC win rate"),
+        ):
             ys = [100 * run.evals[t].get(key, math.nan) for t in ts]
-            err = [[100 * (run.evals[t].get(key, math.nan) - run.evals[t].get(lo, math.nan)) for t in ts],
-                   [100 * (run.evals[t].get(hi, math.nan) - run.evals[t].get(key, math.nan)) for t in ts]]
+            err = [
+                [100 * (run.evals[t].get(key, math.nan) - run.evals[t].get(lo, math.nan)) for t in ts],
+                [100 * (run.evals[t].get(hi, math.nan) - run.evals[t].get(key, math.nan)) for t in ts],
+            ]
             x = ([] if own0 else [0 + off]) + [t + off + (0.08 if key == "lc_win_rate" else 0) for t in ts]
             pre = [] if own0 else [0]
-            ax.errorbar(x, ([] if own0 else [50.0]) + ys, yerr=[pre + err[0], pre + err[1]], fmt=style, color=color, capsize=3,
-                        alpha=1.0 if key == "win_rate" else 0.75, label=f"{run.label}: {name}" if len(runs) > 1 else name)
+            ax.errorbar(
+                x,
+                ([] if own0 else [50.0]) + ys,
+                yerr=[pre + err[0], pre + err[1]],
+                fmt=style,
+                color=color,
+                capsize=3,
+                alpha=1.0 if key == "win_rate" else 0.75,
+                label=f"{run.label}: {name}" if len(runs) > 1 else name,
+            )
     ax.axhline(50, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("iteration")
     ax.set_ylabel("% against baseline (ties = ½)")
@@ -90,12 +102,26 @@ def plot_pairs(runs: list[RunData], path: Path) -> None:
             ys = [counts[t].get(ty, 0) for t in ts]
             if not any(ys):
                 continue
-            ax.bar(x, ys, width * 0.9, bottom=bottom, color=type_colors.get(ty), edgecolor="white",
-                   label=ty if k == 0 or ty not in PAIR_TYPES else None, hatch=None if k == 0 else "//")
+            ax.bar(
+                x,
+                ys,
+                width * 0.9,
+                bottom=bottom,
+                color=type_colors.get(ty),
+                edgecolor="white",
+                label=ty if k == 0 or ty not in PAIR_TYPES else None,
+                hatch=None if k == 0 else "//",
+            )
             bottom = [b + y for b, y in zip(bottom, ys)]
         for xi, tot in zip(x, bottom):
-            ax.annotate(f"{tot}" + (f"\n{run.label}" if len(runs) > 1 else ""), (xi, tot),
-                        textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+            ax.annotate(
+                f"{tot}" + (f"\n{run.label}" if len(runs) > 1 else ""),
+                (xi, tot),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="center",
+                fontsize=7,
+            )
     ax.set_xlabel("iteration")
     ax.set_ylabel("training pairs")
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -121,8 +147,14 @@ def plot_margins(runs: list[RunData], path: Path) -> None:
             bins = _bins(lo, hi)
             for t, color in zip(ts, _colors(len(ts))):
                 if margins[t]:
-                    ax.hist(margins[t], bins=bins, histtype="step", lw=1.8, color=color,
-                            label=f"iter {t} (n={len(margins[t])})")
+                    ax.hist(
+                        margins[t],
+                        bins=bins,
+                        histtype="step",
+                        lw=1.8,
+                        color=color,
+                        label=f"iter {t} (n={len(margins[t])})",
+                    )
             ax.margins(y=0.25)
             ax.legend(fontsize=8)
         else:
@@ -183,5 +215,3 @@ def _save(fig, path: Path) -> None:
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
-
-

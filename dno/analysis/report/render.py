@@ -1,6 +1,5 @@
 """report.md, and `write_report`, which writes it with the plots beside it."""
 
-
 from __future__ import annotations
 
 import statistics
@@ -18,12 +17,14 @@ def _describe(run: RunData) -> str:
     c = run.cfg
     pol, dat, smp, trn = (c.get(k) or {} for k in ("policy", "data", "sample", "train"))
     n_test = next(iter(run.evals.values()))["n"] if run.evals else dat.get("test_prompts", "?")
-    return (f"**{run.label}** (`{run.root}`): policy `{pol.get('model', '?')}`, trained with the "
-            f"`{run.train_judge}` judge for {c.get('iterations', '?')} iteration(s) "
-            f"({dat.get('prompts_per_iteration', '?')} prompts each, K={smp.get('k', '?')}, "
-            f"β={trn.get('beta', '?')}, lr={trn.get('lr', '?')}); evaluated by `{run.eval_judge}` on {n_test} "
-            f"held-out prompts against {run.baseline_name}"
-            + (f" (`dno eval` result `{run.eval_key}`)." if run.eval_key else " (its own eval stage)."))
+    return (
+        f"**{run.label}** (`{run.root}`): policy `{pol.get('model', '?')}`, trained with the "
+        f"`{run.train_judge}` judge for {c.get('iterations', '?')} iteration(s) "
+        f"({dat.get('prompts_per_iteration', '?')} prompts each, K={smp.get('k', '?')}, "
+        f"β={trn.get('beta', '?')}, lr={trn.get('lr', '?')}); evaluated by `{run.eval_judge}` on {n_test} "
+        f"held-out prompts against {run.baseline_name}"
+        + (f" (`dno eval` result `{run.eval_key}`)." if run.eval_key else " (its own eval stage).")
+    )
 
 
 def render(runs: list[RunData]) -> str:
@@ -32,37 +33,75 @@ def render(runs: list[RunData]) -> str:
     L = [f"# DNO report: {title}", ""]
     L += [f"- {_describe(r)}" for r in runs] + [""]
 
-    L += ["## Win rate per iteration", "",
-          "Ties count as half. LC = length-controlled: the win rate a logistic model of the outcome on the "
-          "answer-length difference predicts at equal length (AlpacaEval 2 style). Intervals: 95% bootstrap over prompts.",
-          ""]
-    head = (["run"] if multi else []) + ["iter", "win rate %", "95% CI", "LC win rate %", "95% CI",
-                                         "wins / ties / losses", "mean length (chars)", "× baseline",
-                                         "mean score", "pairs"]
+    L += [
+        "## Win rate per iteration",
+        "",
+        "Ties count as half. LC = length-controlled: the win rate a logistic model of the outcome on the "
+        "answer-length difference predicts at equal length (AlpacaEval 2 style). Intervals: 95% bootstrap over prompts.",
+        "",
+    ]
+    head = (["run"] if multi else []) + [
+        "iter",
+        "win rate %",
+        "95% CI",
+        "LC win rate %",
+        "95% CI",
+        "wins / ties / losses",
+        "mean length (chars)",
+        "× baseline",
+        "mean score",
+        "pairs",
+    ]
     rows = []
     for r in runs:
         ts = sorted(r.evals)
         if ts and 0 not in r.evals:
             m0 = r.evals[ts[0]]
-            rows.append(([r.label] if multi else []) + [
-                "0", "50.0 (itself)", "–", "–", "–", "–", num(m0["baseline_mean_length"]), "1.00",
-                num(m0.get("baseline_mean_score"), ".2f"), "–"])
+            rows.append(
+                ([r.label] if multi else [])
+                + [
+                    "0",
+                    "50.0 (itself)",
+                    "–",
+                    "–",
+                    "–",
+                    "–",
+                    num(m0["baseline_mean_length"]),
+                    "1.00",
+                    num(m0.get("baseline_mean_score"), ".2f"),
+                    "–",
+                ]
+            )
         for t in r.iterations():
             m = r.evals.get(t)
             npairs = str(len(r.pairs[t])) if t in r.pairs else "–"
             if m is None:
                 rows.append(([r.label] if multi else []) + [str(t), "(not evaluated)"] + ["–"] * 7 + [npairs])
                 continue
-            rows.append(([r.label] if multi else []) + [
-                str(t), pct(m["win_rate"]), _ci(m, "ci_low", "ci_high"), pct(m.get("lc_win_rate")),
-                _ci(m, "lc_ci_low", "lc_ci_high"), f"{m['wins']} / {m['ties']} / {m['losses']}",
-                num(m["mean_length"]), num(m.get("length_ratio"), ".2f"),
-                num(m.get("mean_score"), ".2f"), npairs])
+            rows.append(
+                ([r.label] if multi else [])
+                + [
+                    str(t),
+                    pct(m["win_rate"]),
+                    _ci(m, "ci_low", "ci_high"),
+                    pct(m.get("lc_win_rate")),
+                    _ci(m, "lc_ci_low", "lc_ci_high"),
+                    f"{m['wins']} / {m['ties']} / {m['losses']}",
+                    num(m["mean_length"]),
+                    num(m.get("length_ratio"), ".2f"),
+                    num(m.get("mean_score"), ".2f"),
+                    npairs,
+                ]
+            )
     L += [table(head, rows), "![win rate per iteration](winrate.png)", ""]
 
     warns = [w for r in runs for w in warnings(r)]
     L += ["## Things to check", ""]
-    L += [f"- ⚠ {w}" for w in warns] if warns else ["- Nothing flagged: no length blow-up, no per-task regression, no judge failures."]
+    L += (
+        [f"- ⚠ {w}" for w in warns]
+        if warns
+        else ["- Nothing flagged: no length blow-up, no per-task regression, no judge failures."]
+    )
     L += [""]
 
     L += ["## Length", "", "![mean length per iteration](length.png)", ""]
@@ -72,11 +111,27 @@ def render(runs: list[RunData]) -> str:
     for r in runs:
         for t in sorted(r.evals):
             for task, b in (r.evals[t].get("by_task") or {}).items():
-                rows.append(([r.label] if multi else []) + [
-                    task, str(t), str(b["n"]), pct(b["win_rate"]), _ci(b, "ci_low", "ci_high"),
-                    num(b["mean_length"]), num(b["baseline_mean_length"])])
-    L += [table((["run"] if multi else []) + ["task", "iter", "prompts", "win rate %", "95% CI",
-                                                "mean length", "baseline length"], rows) if rows else "(no evaluations)\n"]
+                rows.append(
+                    ([r.label] if multi else [])
+                    + [
+                        task,
+                        str(t),
+                        str(b["n"]),
+                        pct(b["win_rate"]),
+                        _ci(b, "ci_low", "ci_high"),
+                        num(b["mean_length"]),
+                        num(b["baseline_mean_length"]),
+                    ]
+                )
+    L += [
+        table(
+            (["run"] if multi else [])
+            + ["task", "iter", "prompts", "win rate %", "95% CI", "mean length", "baseline length"],
+            rows,
+        )
+        if rows
+        else "(no evaluations)\n"
+    ]
 
     L += ["## Pairs", ""]
     rows = []
@@ -85,14 +140,33 @@ def render(runs: list[RunData]) -> str:
             ps = r.pairs[t]
             c = Counter(p.get("type", "?") for p in ps)
             margins = [p["margin"] for p in ps if isinstance(p.get("margin"), (int, float))]
-            rows.append(([r.label] if multi else []) + [str(t), str(len(ps))] + [str(c.get(k, 0)) for k in PAIR_TYPES]
-                        + [num(statistics.fmean(margins), ".2f") if margins else "–",
-                           num(statistics.fmean(len(p["chosen"]) for p in ps) if ps else None),
-                           num(statistics.fmean(len(p["rejected"]) for p in ps) if ps else None)])
-    L += [table((["run"] if multi else []) + ["iter", "pairs"] + list(PAIR_TYPES) +
-                 ["mean margin", "chosen length", "rejected length"], rows) if rows else "(no pairs yet)\n",
-          "A chosen answer much longer than the rejected one teaches length as much as quality.", "",
-          "![pairs per iteration by type](pairs.png)", "", "![margin histogram](margins.png)", ""]
+            rows.append(
+                ([r.label] if multi else [])
+                + [str(t), str(len(ps))]
+                + [str(c.get(k, 0)) for k in PAIR_TYPES]
+                + [
+                    num(statistics.fmean(margins), ".2f") if margins else "–",
+                    num(statistics.fmean(len(p["chosen"]) for p in ps) if ps else None),
+                    num(statistics.fmean(len(p["rejected"]) for p in ps) if ps else None),
+                ]
+            )
+    L += [
+        table(
+            (["run"] if multi else [])
+            + ["iter", "pairs"]
+            + list(PAIR_TYPES)
+            + ["mean margin", "chosen length", "rejected length"],
+            rows,
+        )
+        if rows
+        else "(no pairs yet)\n",
+        "A chosen answer much longer than the rejected one teaches length as much as quality.",
+        "",
+        "![pairs per iteration by type](pairs.png)",
+        "",
+        "![margin histogram](margins.png)",
+        "",
+    ]
 
     L += ["## Training", ""]
     rows = []
@@ -103,12 +177,28 @@ def render(runs: list[RunData]) -> str:
                 rows.append(([r.label] if multi else []) + [str(t), "0"] + ["–"] * 4)
                 continue
             first, last = log[0], log[-1]
-            rows.append(([r.label] if multi else []) + [
-                str(t), str(len(log)), num(first.get("loss"), ".3f"), num(last.get("loss"), ".3f"),
-                num(last.get("reward_margin"), ".3f"), num(last.get("reward_accuracy"), ".2f")])
-    L += [table((["run"] if multi else []) + ["iter", "steps", "first loss", "last loss",
-                                                "last reward margin", "last reward accuracy"], rows)
-          if rows else "(no training yet)\n", "![training curves](training.png)", ""]
+            rows.append(
+                ([r.label] if multi else [])
+                + [
+                    str(t),
+                    str(len(log)),
+                    num(first.get("loss"), ".3f"),
+                    num(last.get("loss"), ".3f"),
+                    num(last.get("reward_margin"), ".3f"),
+                    num(last.get("reward_accuracy"), ".2f"),
+                ]
+            )
+    L += [
+        table(
+            (["run"] if multi else [])
+            + ["iter", "steps", "first loss", "last loss", "last reward margin", "last reward accuracy"],
+            rows,
+        )
+        if rows
+        else "(no training yet)\n",
+        "![training curves](training.png)",
+        "",
+    ]
 
     L += ["## Judge failures and cost", ""]
     rows = []
@@ -116,51 +206,112 @@ def render(runs: list[RunData]) -> str:
         for t in sorted(r.judge_stats):
             for stage, s in sorted(r.judge_stats[t].items(), key=lambda kv: kv[0] != "train"):
                 secs = r.timings.get(t, {}).get("judge" if stage == "train" else "eval")
-                rows.append(([r.label] if multi else []) + [
-                    str(t), "pairing" if stage == "train" else "evaluation",
-                    r.train_judge if stage == "train" else r.eval_judge,
-                    str(s.get("candidates", 0)), str(s.get("failed", 0)),
-                    num(s.get("prompt_tokens")) if "prompt_tokens" in s else "–",
-                    num(s.get("completion_tokens")) if "completion_tokens" in s else "–",
-                    f"{s['cost_usd']:.2f}" if "cost_usd" in s else "–", num(secs, ".0f")])
-    L += [table((["run"] if multi else []) + ["iter", "judging for", "judge", "answers scored", "failed",
-                                                "prompt tokens", "completion tokens", "cost $", "stage s"], rows)
-          if rows else "(nothing judged yet)\n",
-          "Failed judgments are NaN: left out of pairing and of win rates, never counted as ties. "
-          "Token counts and cost appear when the judge reports them (API judges); `stage s` is the whole stage.", ""]
+                rows.append(
+                    ([r.label] if multi else [])
+                    + [
+                        str(t),
+                        "pairing" if stage == "train" else "evaluation",
+                        r.train_judge if stage == "train" else r.eval_judge,
+                        str(s.get("candidates", 0)),
+                        str(s.get("failed", 0)),
+                        num(s.get("prompt_tokens")) if "prompt_tokens" in s else "–",
+                        num(s.get("completion_tokens")) if "completion_tokens" in s else "–",
+                        f"{s['cost_usd']:.2f}" if "cost_usd" in s else "–",
+                        num(secs, ".0f"),
+                    ]
+                )
+    L += [
+        table(
+            (["run"] if multi else [])
+            + [
+                "iter",
+                "judging for",
+                "judge",
+                "answers scored",
+                "failed",
+                "prompt tokens",
+                "completion tokens",
+                "cost $",
+                "stage s",
+            ],
+            rows,
+        )
+        if rows
+        else "(nothing judged yet)\n",
+        "Failed judgments are NaN: left out of pairing and of win rates, never counted as ties. "
+        "Token counts and cost appear when the judge reports them (API judges); `stage s` is the whole stage.",
+        "",
+    ]
 
     weak, strong = _weak_strong(runs)
     if weak and strong:
-        L += ["## Weak-to-strong: performance gap recovered", "",
-              f"PGR = (weak-judge run − start) / (oracle-judge run − start), both evaluated by the oracle; "
-              f"the oracle-judge run is **{strong[0].label}**. The start is the iteration-0 policy measured the same way: "
-              "50% win rate against itself (or its own win rate when `dno eval` compared against another baseline), "
-              "and its own mean oracle score. 1 = the weak judge did as well as "
-              "the oracle, 0 = no better than not training.", ""]
+        L += [
+            "## Weak-to-strong: performance gap recovered",
+            "",
+            f"PGR = (weak-judge run − start) / (oracle-judge run − start), both evaluated by the oracle; "
+            f"the oracle-judge run is **{strong[0].label}**. The start is the iteration-0 policy measured the same way: "
+            "50% win rate against itself (or its own win rate when `dno eval` compared against another baseline), "
+            "and its own mean oracle score. 1 = the weak judge did as well as "
+            "the oracle, 0 = no better than not training.",
+            "",
+        ]
         rows = []
         for w in weak:
-            same = (w.cfg.get("policy") or {}).get("model") == (strong[0].cfg.get("policy") or {}).get("model") \
-                and w.cfg.get("data") == strong[0].cfg.get("data")
+            same = (w.cfg.get("policy") or {}).get("model") == (strong[0].cfg.get("policy") or {}).get(
+                "model"
+            ) and w.cfg.get("data") == strong[0].cfg.get("data")
             if not same:
-                L.append(f"- ⚠ {w.label} and {strong[0].label} differ in starting model or data: PGR compares unlike things.")
+                L.append(
+                    f"- ⚠ {w.label} and {strong[0].label} differ in starting model or data: PGR compares unlike things."
+                )
             for row in pgr(w, strong[0]):
-                rows.append([w.label, str(row["iteration"]), pct(row["weak_win_rate"]), pct(row["strong_win_rate"]),
-                             num(row["pgr_win_rate"], ".2f"), num(row.get("start_score"), ".2f"),
-                             num(row.get("weak_score"), ".2f"), num(row.get("strong_score"), ".2f"),
-                             num(row.get("pgr_score"), ".2f")])
-        L += [table(["weak-judge run", "iter", "weak win rate %", "oracle-run win rate %", "PGR (win rate)",
-                      "start score", "weak score", "oracle-run score", "PGR (score)"], rows), ""]
+                rows.append(
+                    [
+                        w.label,
+                        str(row["iteration"]),
+                        pct(row["weak_win_rate"]),
+                        pct(row["strong_win_rate"]),
+                        num(row["pgr_win_rate"], ".2f"),
+                        num(row.get("start_score"), ".2f"),
+                        num(row.get("weak_score"), ".2f"),
+                        num(row.get("strong_score"), ".2f"),
+                        num(row.get("pgr_score"), ".2f"),
+                    ]
+                )
+        L += [
+            table(
+                [
+                    "weak-judge run",
+                    "iter",
+                    "weak win rate %",
+                    "oracle-run win rate %",
+                    "PGR (win rate)",
+                    "start score",
+                    "weak score",
+                    "oracle-run score",
+                    "PGR (score)",
+                ],
+                rows,
+            ),
+            "",
+        ]
 
     rows = []
     for r in runs:
         for t in sorted(r.timings):
             tm = r.timings[t]
-            rows.append(([r.label] if multi else []) + [str(t)] + [num(tm.get(s), ".0f") for s in
-                                                                   ("sample", "judge", "pair", "train", "eval")]
-                        + [num(sum(v for v in tm.values() if isinstance(v, (int, float))), ".0f")])
+            rows.append(
+                ([r.label] if multi else [])
+                + [str(t)]
+                + [num(tm.get(s), ".0f") for s in ("sample", "judge", "pair", "train", "eval")]
+                + [num(sum(v for v in tm.values() if isinstance(v, (int, float))), ".0f")]
+            )
     if rows:
-        L += ["## Time per stage (seconds)", "",
-              table((["run"] if multi else []) + ["iter", "sample", "judge", "pair", "train", "eval", "total"], rows)]
+        L += [
+            "## Time per stage (seconds)",
+            "",
+            table((["run"] if multi else []) + ["iter", "sample", "judge", "pair", "train", "eval", "total"], rows),
+        ]
     return "\n".join(L)
 
 

@@ -1,61 +1,24 @@
-"""Preference losses as pure functions of summed sequence log-probabilities, and their registry.
+"""Preference losses as pure functions of summed sequence log-probabilities, and their registry (base.py).
 
-Notation: `pc`/`pr` are log π(y_chosen|x) / log π(y_rejected|x) under the policy being trained,
-`rc`/`rr` the same under the reference (π_t for DNO). All tensors have shape (B,).
-
-A loss is registered by name (`train.loss`) and maps a `PairBatch` and β to per-pair losses (B,):
-
-    @LOSSES.register("my_loss")
-    def my_loss(b: PairBatch, beta: float) -> torch.Tensor: ...
+One module per loss, each registering itself: dpo.py (`dpo`, `dno`), sppo.py, sft.py. Adding one is one
+new file (docs/extending.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dno.training.losses.base import LOSSES, PairBatch, implicit_rewards, loss_fn, preference_logits
+from dno.training.losses.dpo import dno_loss, dpo_loss
+from dno.training.losses.sft import sft_loss
+from dno.training.losses.sppo import sppo_loss
 
-import torch
-
-from dno.registry import Registry
-
-LossFn = Callable[["PairBatch", float], torch.Tensor]
-LOSSES: Registry[LossFn] = Registry("loss", __name__)
-
-
-@dataclass
-class PairBatch:
-    """One batch of pairs as the losses see it; every tensor has shape (B,)."""
-
-    pc: torch.Tensor
-    pr: torch.Tensor
-    rc: torch.Tensor
-    rr: torch.Tensor
-    target: torch.Tensor
-    """P(chosen ≻ rejected): 1 for DPO's hard labels, σ(r1 − r2) for DNO's soft labels."""
-    chosen_rate: Sequence[float]
-    rejected_rate: Sequence[float]
-    """r_t estimates (win rate against the policy's own samples), for SPPO."""
-    chosen_tokens: Sequence[int]
-    """Response tokens of each chosen response, for per-token losses."""
-
-
-def preference_logits(pc, pr, rc, rr, beta: float) -> torch.Tensor:
-    """η·log π(y1)/π_t(y1) − η·log π(y2)/π_t(y2): the DPO-style logit of "y1 beats y2"."""
-    return beta * ((pc - rc) - (pr - rr))
-
-
-def implicit_rewards(pc, pr, rc, rr, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """β·log π/π_t for chosen and rejected: their gap is the reward margin logged during training."""
-    return beta * (pc - rc), beta * (pr - rr)
-
-
-def loss_fn(name: str) -> LossFn:
-    return LOSSES.get(name, "train.loss")
-
-
-from dno.training.losses.dpo import dno_loss, dpo_loss  # noqa: E402  (re-exported: the built-in losses)
-from dno.training.losses.sft import sft_loss  # noqa: E402
-from dno.training.losses.sppo import sppo_loss  # noqa: E402
-
-__all__ = ["LOSSES", "PairBatch", "dno_loss", "dpo_loss", "implicit_rewards", "loss_fn", "preference_logits",
-           "sft_loss", "sppo_loss"]
+__all__ = [
+    "LOSSES",
+    "PairBatch",
+    "dno_loss",
+    "dpo_loss",
+    "implicit_rewards",
+    "loss_fn",
+    "preference_logits",
+    "sft_loss",
+    "sppo_loss",
+]

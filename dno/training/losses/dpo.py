@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dno.training.losses import LOSSES, PairBatch, preference_logits
+from dno.training.losses.base import LOSSES, PairBatch, preference_logits
 
 
 def dno_loss(pc, pr, rc, rr, target, beta: float) -> torch.Tensor:

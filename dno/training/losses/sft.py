@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dno.training.losses import LOSSES, PairBatch
+from dno.training.losses.base import LOSSES, PairBatch
 
 
 def sft_loss(pc, n_tokens) -> torch.Tensor:

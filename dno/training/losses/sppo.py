@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dno.training.losses import LOSSES, PairBatch
+from dno.training.losses.base import LOSSES, PairBatch
 
 
 def sppo_loss(pc, pr, rc, rr, p_chosen, p_rejected, beta: float) -> torch.Tensor:

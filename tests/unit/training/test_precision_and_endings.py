@@ -18,8 +18,13 @@ def _items(tok, n=8):
     def msgs(i):
         return [{"role": "user", "content": f"Write {i % 5 + 3} words about tea."}]
 
-    return [PairBatchItem(encode(tok, msgs(i), "one two three " * (i % 3 + 1), True),
-                          encode(tok, msgs(i), "no" * (i % 4 + 1), i % 2 == 0)) for i in range(n)]
+    return [
+        PairBatchItem(
+            encode(tok, msgs(i), "one two three " * (i % 3 + 1), True),
+            encode(tok, msgs(i), "no" * (i % 4 + 1), i % 2 == 0),
+        )
+        for i in range(n)
+    ]
 
 
 def _changed_fraction(before, after) -> float:
@@ -62,8 +67,10 @@ def test_training_refuses_low_precision_weights(tiny_model_dir):
         train(model, _items(tok, 4), TrainConfig(batch_size=4), pad_id=tok.pad_token_id, lr=1e-5, seed=0)
 
 
-GEMMA_LIKE = ("{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
-              "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+GEMMA_LIKE = (
+    "{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 
 
 def test_finished_responses_end_with_the_templates_end_of_turn_token(tiny_model_dir):

@@ -1,6 +1,6 @@
 import math
 
-from dno.pairing import PairRules, build_pairs
+from dno.preferences.pairing import PairRules, build_pairs
 
 RULES = PairRules(positive_min_score=5, margin=2, student_margin=1, max_pairs_per_prompt=1)
 S = "student"

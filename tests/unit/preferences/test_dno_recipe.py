@@ -1,15 +1,13 @@
-"""DNO's pieces beyond plain DPO: r_t estimates, soft targets, degenerate samples, replay, baselines' losses."""
+"""DNO's pieces beyond plain DPO: r_t estimates, soft targets, degenerate samples, replay (the losses of the
+baselines are in tests/unit/training/test_losses.py)."""
 
 import math
 
 import pytest
-import torch
 
-from dno.degenerate import is_degenerate
-from dno.losses import dpo_loss, sft_loss, sppo_loss
-from dno.pairing import all_pairs, soft_target, win_rate_estimates
-from dno.replay import replay_counts, sample_replay
-from dno.training import Encoded, PairBatchItem, batch_loss
+from dno.preferences.degenerate import is_degenerate
+from dno.preferences.pairing import all_pairs, soft_target, win_rate_estimates
+from dno.preferences.replay import replay_counts, sample_replay
 
 
 def test_win_rate_estimates_by_hand():
@@ -29,20 +27,30 @@ def test_soft_target_and_all_pairs():
     assert all_pairs(rates, 2) == [(1, 0), (1, 2)]
 
 
-@pytest.mark.parametrize("text", [
-    "31 + 95 = 126.33333333333333333333",
-    "the answer is the answer is the answer is",
-    "ha ha ha ha ha ha ha ha ha",
-    "!!!!!!!!!!!!!!!!",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "31 + 95 = 126.33333333333333333333",
+        "the answer is the answer is the answer is",
+        "ha ha ha ha ha ha ha ha ha",
+        "!!!!!!!!!!!!!!!!",
+    ],
+)
 def test_degenerate_samples_are_detected(text):
     assert is_degenerate(text)
 
 
-@pytest.mark.parametrize("text", [
-    "42", "The answer is 42.", "- one\n- two\n- three", "Coffee is warm, coffee is dark, and I like it.",
-    "1000000", "www.example.com",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "42",
+        "The answer is 42.",
+        "- one\n- two\n- three",
+        "Coffee is warm, coffee is dark, and I like it.",
+        "1000000",
+        "www.example.com",
+    ],
+)
 def test_normal_samples_are_not_degenerate(text):
     assert not is_degenerate(text)
 
@@ -64,27 +72,3 @@ def test_sample_replay_is_seeded_and_marks_its_origin():
     assert sum(p["replay_from"] == 1 for p in a) == 38 and sum(p["replay_from"] == 2 for p in a) == 19
     assert {p["replay_from"] for p in a} == {1, 2}
     assert len({p["id"] for p in a}) == len(a)  # without replacement
-
-
-def t(*xs):
-    return torch.tensor(xs, dtype=torch.float64)
-
-
-def test_sppo_loss_by_hand():
-    # chosen: log-ratio 1, P=1 → (1 - 0.5/0.1)^2 = 16; rejected: log-ratio 0, P=0 → (0 + 5)^2 = 25
-    loss = sppo_loss(t(-9.0), t(-10.0), t(-10.0), t(-10.0), [1.0], [0.0], 0.1)
-    assert torch.allclose(loss, t(41.0))
-
-
-def test_sft_loss_is_mean_token_nll():
-    assert torch.allclose(sft_loss(t(-6.0, -2.0), [3, 4]), t(2.0, 0.5))
-
-
-def test_batch_loss_dispatch():
-    enc = Encoded([1, 2, 3, 4], 2)
-    items = [PairBatchItem(enc, enc, 1.0, 1.0, 0.0)]
-    pc, pr, rc, rr = t(-1.0), t(-3.0), t(-2.0), t(-2.0)
-    assert torch.allclose(batch_loss("dpo", items, pc, pr, rc, rr, 0.1), dpo_loss(pc, pr, rc, rr, 0.1))
-    assert torch.allclose(batch_loss("sft", items, pc, pr, rc, rr, 0.1), t(0.5))
-    with pytest.raises(ValueError):
-        batch_loss("ppo", items, pc, pr, rc, rr, 0.1)

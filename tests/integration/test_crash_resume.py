@@ -10,25 +10,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from dno import io
 from run_artifacts import artifacts, differences
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["tiny", "threads=2", "iterations=2"]  # validation prompts kept: the val stage and both baseline files
 
 # In the order a run reaches them; each invocation dies at its point, the next resumes and dies further on.
 KILL_POINTS = [
-    "baseline.wrote.responses.jsonl",          # between the two baseline files
-    "iter1.sample.batch:1",                    # after the first of two sampling batches
-    "iter1.sample.writing.samples.jsonl",      # half of samples.jsonl in its temporary file
-    "iter1.judge.judged:5",                    # midway through judging
-    "iter1.pair.wrote.pairs.jsonl",            # output written, stage time not yet recorded
-    "iter1.train.step:2",                      # after 2 optimizer steps
-    "iter1.train.saved",                       # policy saved to .policy.tmp/, not yet renamed
-    "iter1.eval.writing.metrics.json",         # eval responses and judgments there, metrics half written
-    "iter2.train.wrote.train_log.jsonl",       # train log written, policy not
+    "baseline.wrote.responses.jsonl",  # between the two baseline files
+    "iter1.sample.batch:1",  # after the first of two sampling batches
+    "iter1.sample.writing.samples.jsonl",  # half of samples.jsonl in its temporary file
+    "iter1.judge.judged:5",  # midway through judging
+    "iter1.pair.wrote.pairs.jsonl",  # output written, stage time not yet recorded
+    "iter1.train.step:2",  # after 2 optimizer steps
+    "iter1.train.saved",  # policy saved to .policy.tmp/, not yet renamed
+    "iter1.eval.writing.metrics.json",  # eval responses and judgments there, metrics half written
+    "iter2.train.wrote.train_log.jsonl",  # train log written, policy not
 ]
 
 
@@ -37,8 +34,14 @@ def dno_run(run_dir: Path, fault: str | None = None) -> subprocess.CompletedProc
     env.pop("DNO_FAULT", None)
     if fault:
         env["DNO_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "dno.cli", "run", *ARGS, "--run-dir", str(run_dir)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "dno.cli", "run", *ARGS, "--run-dir", str(run_dir)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def temporaries(root: Path) -> list[str]:
@@ -54,6 +57,11 @@ def test_killed_inside_every_stage_then_resumed_equals_uninterrupted(tmp_path):
         proc = dno_run(crashed, fault)
         assert proc.returncode == -signal.SIGKILL, f"{fault}: not killed (rc {proc.returncode})\n{proc.stderr[-2000:]}"
         assert not (crashed / "summary.md").exists()
+        stage = fault.split(".")[0]
+        if stage.startswith("iter"):  # killed inside the stage the site names: the last stage it began
+            began = [line for line in proc.stderr.splitlines() if line.startswith("[dno ") and line.endswith(" ...")]
+            expected = f"iter {stage[4:]} {fault.split('.')[1]} ..."
+            assert began and began[-1].endswith(expected), f"{fault}: last stage begun {began[-1:]}, not {expected!r}"
         if fault == "iter1.sample.writing.samples.jsonl":  # the half-written file is a temporary, never the output
             assert not (crashed / "iter_1" / "samples.jsonl").exists()
             assert any("samples.jsonl" in t for t in temporaries(crashed))
@@ -69,28 +77,12 @@ def test_killed_inside_every_stage_then_resumed_equals_uninterrupted(tmp_path):
     assert temporaries(crashed) == [], "a resumed run must clear what the killed ones left half-written"
     a, b = artifacts(straight), artifacts(crashed)
     assert any(k.endswith("model.safetensors") for k in a)
-    assert {"iter_1/samples.jsonl", "iter_1/judgments.jsonl", "iter_1/pairs.jsonl", "iter_2/eval/metrics.json",
-            "baseline/val_responses.jsonl", "iter_2/val/metrics.json"} <= set(a)
+    assert {
+        "iter_1/samples.jsonl",
+        "iter_1/judgments.jsonl",
+        "iter_1/pairs.jsonl",
+        "iter_2/eval/metrics.json",
+        "baseline/val_responses.jsonl",
+        "iter_2/val/metrics.json",
+    } <= set(a)
     assert differences(a, b) == []
-
-
-def test_an_unset_fault_costs_nothing_and_a_set_one_names_its_site():
-    from dno import faults
-
-    assert not faults.ACTIVE and faults.SPEC == {}  # the test process runs without DNO_FAULT
-    faults.point("anything")  # returns at once
-
-
-def test_atomic_write_leaves_the_old_file_or_the_new_one_never_a_partial_one(tmp_path, monkeypatch):
-    path = tmp_path / "out.jsonl"
-    io.write_jsonl(path, [{"a": 1}])
-    before = path.read_bytes()
-
-    def disk_full(fd):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError):
-        io.write_jsonl(path, [{"a": 2}] * 1000)
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"], "no temporary file may be left behind"

@@ -26,9 +26,19 @@ def test_converted_checkpoint_is_an_ordinary_chat_model(smollm2_dir):
 
 
 def test_one_small_iteration_on_the_real_model(tmp_path, smollm2_dir):
-    args = ["run", "iterations=1", "threads=2", "data.prompts_per_iteration=8", "data.test_prompts=8",
-            "sample.k=3", "sample.max_new_tokens=16", "eval.max_new_tokens=16", "pair.positive_min_score=4",
-            "--run-dir", str(tmp_path)]
+    args = [
+        "run",
+        "iterations=1",
+        "threads=2",
+        "data.prompts_per_iteration=8",
+        "data.test_prompts=8",
+        "sample.k=3",
+        "sample.max_new_tokens=16",
+        "eval.max_new_tokens=16",
+        "pair.positive_min_score=4",
+        "--run-dir",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     samples = io.read_jsonl(tmp_path / "iter_1" / "samples.jsonl")
     texts = [r for s in samples for r in s["responses"]]

@@ -16,11 +16,18 @@ import pytest
 
 from dno.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY_ENV = "DNO_TEST_SECRET_KEY"
 KEY = "sk-test-9f8e7d6c5b4a-DO-NOT-LEAK"
-SMALL = ["tiny", "threads=2", "iterations=1", "data.val_prompts=0", "data.prompts_per_iteration=4",
-         "data.test_prompts=2", "sample.k=2"]
+SMALL = [
+    "tiny",
+    "threads=2",
+    "iterations=1",
+    "data.val_prompts=0",
+    "data.prompts_per_iteration=4",
+    "data.test_prompts=2",
+    "sample.k=2",
+]
 
 
 class EchoServer:
@@ -32,8 +39,9 @@ class EchoServer:
 
         class Handler(BaseHTTPRequestHandler):
             def _reply(self):
-                body = json.dumps({"error": {"message": f"rejected {self.headers.get('Authorization')}",
-                                             "type": "echo"}}).encode()
+                body = json.dumps(
+                    {"error": {"message": f"rejected {self.headers.get('Authorization')}", "type": "echo"}}
+                ).encode()
                 self.send_response(echo_status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("X-Echo", str(self.headers.get("Authorization")))
@@ -60,8 +68,16 @@ class EchoServer:
 
 
 def judge_args(base_url: str, prefix: str = "judge", **extra) -> list[str]:
-    over = {"type": "api", "base_url": base_url, "model": "m", "api_key_env": KEY_ENV, "max_retries": 0,
-            "backoff_s": 0, "timeout_s": 30, **extra}
+    over = {
+        "type": "api",
+        "base_url": base_url,
+        "model": "m",
+        "api_key_env": KEY_ENV,
+        "max_retries": 0,
+        "backoff_s": 0,
+        "timeout_s": 30,
+        **extra,
+    }
     return [f"{prefix}.{k}={v}" for k, v in over.items()]
 
 

@@ -14,8 +14,12 @@ from dno.judges.backends import Completion
 from dno.judges.cache import JudgeCache, key
 from dno.judges.llm import parse_rubric, parse_verdict
 
-PROMPT = {"id": "x", "messages": [{"role": "user", "content": "What is 2 + 3? Answer with just the number."}],
-          "task": "arithmetic", "answer": 5}
+PROMPT = {
+    "id": "x",
+    "messages": [{"role": "user", "content": "What is 2 + 3? Answer with just the number."}],
+    "task": "arithmetic",
+    "answer": 5,
+}
 
 
 def test_shipped_templates_load_and_ship_with_the_package():
@@ -26,11 +30,14 @@ def test_shipped_templates_load_and_ship_with_the_package():
     assert "response A" in templates.render_pairwise(templates.load("", "pairwise"), PROMPT, "5", "7")
 
 
-@pytest.mark.parametrize("body,match", [
-    ("{instruction} {candidates} {score}", "unknown placeholder {score}"),
-    ("{instruction} only", "must use {candidates}"),
-    ('{instruction} {candidates} {"1": 3}', "unknown placeholder|malformed"),
-])
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        ("{instruction} {candidates} {score}", "unknown placeholder {score}"),
+        ("{instruction} only", "must use {candidates}"),
+        ('{instruction} {candidates} {"1": 3}', "unknown placeholder|malformed"),
+    ],
+)
 def test_bad_template_fails_at_config_load(tmp_path, body, match):
     path = tmp_path / "t.txt"
     path.write_text(body)
@@ -67,8 +74,87 @@ def test_parse_verdict_soft_and_hard():
     assert parse_verdict(one_sided) == pytest.approx(0.1 / 0.6)
     assert parse_verdict(Completion("Response B is better.")) == 0.0
     assert parse_verdict(Completion("[[A]]")) == 1.0
-    assert parse_verdict(Completion("A cat sat on the mat")) is None or True  # ambiguous text: no crash
     assert parse_verdict(Completion("Both are fine.")) is None
+    # the soft probability is read at the verdict's letter, not at the first A or B token of the answer
+    labelled = Completion(
+        "B: no. Answer: A",
+        [
+            ("B", {"B": math.log(0.9), "A": math.log(0.1)}),
+            (":", {":": 0.0}),
+            (" no", {" no": 0.0}),
+            (".", {".": 0.0}),
+            (" Answer", {" Answer": 0.0}),
+            (":", {":": 0.0}),
+            (" A", {" A": math.log(0.7), " B": math.log(0.3)}),
+        ],
+    )
+    assert parse_verdict(labelled) == pytest.approx(0.7)
+    # prose that starts with the letter is no verdict, with or without log-probabilities
+    prose = Completion(
+        "A cat sat on the mat", [("A", {"A": math.log(0.8), "B": math.log(0.2)}), (" cat", {" cat": 0.0})]
+    )
+    assert parse_verdict(prose) is None
+
+
+VERDICTS = [
+    ("A", 1.0),
+    ("B", 0.0),
+    ("[[A]]", 1.0),
+    ("[[B]]", 0.0),
+    ("Response A", 1.0),
+    ("Response B is better.", 0.0),
+    ("Answer: B", 0.0),
+    ("The answer is A.", 1.0),
+    ("Verdict: A", 1.0),
+    ("verdict: B", 0.0),
+    ("Better: B", 0.0),
+    ("**A**", 1.0),
+    ("**B**", 0.0),
+    ("A.", 1.0),
+    ("B.", 0.0),
+    ("(A)", 1.0),
+    ("  B  ", 0.0),
+    ("The better response is A", 1.0),
+    ("The better response is B.", 0.0),
+    ("Better response: A", 1.0),
+    ("My verdict: [[B]]", 0.0),
+    ("A\n\nIt gives the right sum.", 1.0),
+    ("The winner is Response B", 0.0),
+    ("A: A", 1.0),
+    ("B - B\n", 0.0),
+    ("Which is better?\nB", 0.0),
+]
+NOT_VERDICTS = [
+    "A cat sat on the mat",
+    "B is worse; A is better",
+    "A is better",
+    "Both are fine.",
+    "A. Lincoln was right",
+    "Absolutely the first one",
+    "B-movies are fun",
+    "I'd say A's answer",
+    "Answer A and Answer B are both fine",
+    "Response A is longer than Response B",
+    "The answer is a good one",
+    "Answer: a",
+    "",
+    "AB",
+    "Plan A failed",
+    "A: A\nB: B",
+    "A: B",
+    "A\nB",
+    "A+B",
+]
+
+
+@pytest.mark.parametrize("text, p", VERDICTS)
+def test_verdict_forms_are_read(text, p):
+    assert parse_verdict(Completion(text)) == p
+
+
+@pytest.mark.parametrize("text", NOT_VERDICTS)
+def test_prose_with_the_letters_in_other_roles_is_no_verdict(text):
+    assert parse_verdict(Completion(text)) is None
 
 
 def test_cache_key_covers_what_changes_the_answer(tmp_path):
@@ -86,17 +172,20 @@ def test_cache_key_covers_what_changes_the_answer(tmp_path):
 
 def test_callable_judge_pointwise_and_pairwise(tmp_path):
     mod = tmp_path / "myjudge.py"
-    mod.write_text(textwrap.dedent("""
+    mod.write_text(
+        textwrap.dedent("""
         def points(prompt, candidates):
             return [float(len(c)) if c else None for c in candidates]
         def prefer_short(prompt, a, b):
             return 0.5 if len(a) == len(b) else float(len(a) < len(b))
-    """))
+    """)
+    )
     j = build_judge(load_config(None, ["judge.type=callable", f"judge.function={mod}:points"]).judge)
     s = j.score(PROMPT, ["abc", "", "a"])
     assert s.scores[0] == 3.0 and math.isnan(s.scores[1]) and s.scores[2] == 1.0
-    j = build_judge(load_config(None, ["judge.type=callable", "judge.mode=pairwise",
-                                       f"judge.function={mod}:prefer_short"]).judge)
+    j = build_judge(
+        load_config(None, ["judge.type=callable", "judge.mode=pairwise", f"judge.function={mod}:prefer_short"]).judge
+    )
     assert j.compare(PROMPT, "5", "it is 5") == 1.0
     assert j.score(PROMPT, ["5", "it is 5", "the answer is 5"]).scores == [6.0, 3.0, 0.0]
     with pytest.raises(DnoError, match="no function"):
@@ -104,15 +193,16 @@ def test_callable_judge_pointwise_and_pairwise(tmp_path):
 
 
 def test_oracle_compare():
-    from dno.judges import OracleJudge
+    from dno.judges.oracle import OracleJudge
 
     assert OracleJudge().compare(PROMPT, "5", "7") == 1.0
     assert OracleJudge().compare(PROMPT, "7", "5") == 0.0
 
 
 def test_local_llm_judge_runs_through_the_cache(tiny_model_dir, tmp_path):
-    cfg = load_config(None, ["judge.type=llm", "judge.model=tiny-random", "judge.mode=pairwise",
-                             "judge.parse_retries=0"]).judge
+    cfg = load_config(
+        None, ["judge.type=llm", "judge.model=tiny-random", "judge.mode=pairwise", "judge.parse_retries=0"]
+    ).judge
     j = build_judge(cfg, cache_dir=tmp_path)
     s = j.score(PROMPT, ["5", "7"])
     assert len(s.scores) == 2  # random weights rarely say A or B: NaN (a failure), never a fake tie

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from dno.evaluation import bootstrap_interval, length_controlled_win_rate, summarize, win_rate
+from dno.analysis.stats import bootstrap_interval, length_controlled_win_rate, summarize, win_rate
 
 
 def test_win_rate_counts_ties_as_half_and_drops_failures():

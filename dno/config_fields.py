@@ -1,0 +1,140 @@
+"""How a config field is declared and checked: `setting(default, check, launch=...)`, the small check
+builders, and `build`, which turns a nested mapping into the dataclasses with type errors naming the key.
+The settings themselves live in dno/config.py."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import field
+from typing import Any, Literal
+
+from dno.errors import DnoError
+
+Check = Callable[[Any], "str | None"]
+
+
+def setting(default: Any, check: Check | None = None, *, launch: bool = False) -> Any:
+    """A config field: its default, an optional check (value -> error text or None), and whether it is a
+    launch setting (how the run executes, not what it computes)."""
+    meta = {"check": check, "launch": launch}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def section(cls: type) -> Any:
+    return field(default_factory=cls)
+
+
+def at_least(lo: float) -> Check:
+    return lambda v: None if v >= lo else f"must be >= {lo}"
+
+
+def above(lo: float) -> Check:
+    return lambda v: None if v > lo else f"must be > {lo}"
+
+
+def within(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False) -> Check:
+    def check(v):
+        ok = (v > lo if open_lo else v >= lo) and (v < hi if open_hi else v <= hi)
+        return None if ok else f"must be in {'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
+
+    return check
+
+
+def registered(kind: str) -> Check:
+    """A name of the judge, task or loss registry (dno.registry): `kind` is judges, tasks or losses."""
+
+    def check(v):
+        names = _registry(kind).names()
+        for name in v if isinstance(v, dict) else [v]:
+            if name not in names:
+                return f"has unknown {kind[:-1]} {name!r} (known: {', '.join(names)})"
+        return None
+
+    return check
+
+
+def _registry(kind: str):
+    if kind == "judges":
+        from dno.judges import JUDGES
+
+        return JUDGES
+    if kind == "tasks":
+        from dno.tasks import TASKS
+
+        return TASKS
+    from dno.training.losses import LOSSES
+
+    return LOSSES
+
+
+def task_weights(v: dict) -> str | None:
+    if not v or any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
+        return "needs at least one positive weight"
+    return registered("tasks")(v)
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp in (str, bool):
+        return isinstance(value, tp)
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if origin is list:
+        (it,) = typing.get_args(tp)
+        return isinstance(value, list) and all(_type_ok(v, it) for v in value)
+    if origin is dict:
+        kt, vt = typing.get_args(tp)
+        return isinstance(value, dict) and all(_type_ok(k, kt) and _type_ok(v, vt) for k, v in value.items())
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    return True
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def build(cls: type, data: dict, prefix: str = "", source: str = "config") -> Any:
+    """A config dataclass from a (nested) mapping: unknown keys and wrong types are DnoErrors naming the key."""
+    if not isinstance(data, dict):
+        raise DnoError(f"{source}: `{prefix.rstrip('.') or 'config'}` must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            raise DnoError(f"{source}: unknown key `{prefix}{key}` (known: {', '.join(sorted(names))})")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = build(tp, value, f"{prefix}{key}.", source)
+            continue
+        if isinstance(value, int) and tp is float and not isinstance(value, bool):
+            value = float(value)
+        if not _type_ok(value, tp):
+            raise DnoError(f"{source}: `{prefix}{key}` must be {_type_name(tp)}, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def fields_where(cls: type, flag: str, prefix: str = "") -> set[str]:
+    """Dotted names of the settings whose metadata sets `flag` (e.g. `launch`)."""
+    out: set[str] = set()
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            out |= fields_where(tp, flag, f"{prefix}{f.name}.")
+        elif f.metadata.get(flag):
+            out.add(f"{prefix}{f.name}")
+    return out

@@ -1,0 +1,235 @@
+import json
+
+import pytest
+
+from dno.config import DataConfig
+from dno.errors import DnoError
+from dno.judges.oracle import OracleJudge
+from dno.tasks import TASKS, load_user_prompts, make_splits
+from dno.tasks.arithmetic import Arithmetic
+from dno.tasks.instructions import Instructions
+from dno.tasks.wordcount import WordCount
+
+arithmetic, instructions, wordcount = Arithmetic(), Instructions(), WordCount()
+
+ARITH = {"task": "arithmetic", "answer": 42, "messages": [{"role": "user", "content": "What is 25 + 17?"}]}
+
+
+@pytest.mark.parametrize(
+    "response, expected",
+    [
+        ("42", 6.0),
+        ("The answer is 42.", 6.0),
+        ("17 + 25 = 42", 6.0),
+        ("Let me think step by step: seventeen plus twenty five gives 42", 4.0),  # right but wordy
+        ("17 + 25 = 32", 1.0),  # a number, the wrong one
+        ("I cannot do maths.", 0.0),
+        ("", 0.0),
+        ("1,042", 1.0),
+    ],
+)
+def test_arithmetic_oracle(response, expected):
+    assert arithmetic.score(ARITH, response)[0] == expected
+
+
+def _instr(*constraints):
+    return {"task": "instructions", "constraints": list(constraints)}
+
+
+@pytest.mark.parametrize(
+    "constraint, good, bad",
+    [
+        ({"type": "max_words", "n": 5}, "Cats are nice.", "Cats are really very nice animals indeed."),
+        ({"type": "include_word", "word": "blue"}, "The blue sea.", "The bluest sea."),
+        ({"type": "forbid_word", "word": "cat"}, "A kitten sleeps.", "The cat sleeps."),
+        ({"type": "lowercase"}, "the sea is calm", "The sea is calm"),
+        ({"type": "uppercase"}, "THE SEA IS CALM!", "THE SEA is calm"),
+        ({"type": "end_with", "word": "calm"}, "The sea is calm.", "Calm is the sea."),
+        ({"type": "start_with", "word": "warm"}, "Warm bread is good", "Bread is warm"),
+        ({"type": "bullets", "n": 2}, "- one\n- two", "- one\n- two\n- three"),
+    ],
+)
+def test_each_instruction_constraint(constraint, good, bad):
+    rec = _instr(constraint)
+    assert instructions.score(rec, good)[0] == 6.0
+    assert instructions.score(rec, bad)[0] == 1.0
+
+
+def test_instruction_score_is_graded_by_constraints_held():
+    rec = _instr({"type": "lowercase"}, {"type": "max_words", "n": 3})
+    assert instructions.score(rec, "the sea")[0] == 6.0
+    assert instructions.score(rec, "the sea is very calm")[0] == 3.5
+    assert instructions.score(rec, "The Sea Is Very Calm")[0] == 1.0
+    assert instructions.score(rec, "   ")[0] == 0.0
+
+
+def test_oracle_judge_scores_all_candidates_and_rejects_free_form():
+    s = OracleJudge().score(ARITH, ["42", "41", "no idea"])
+    assert s.scores == [6.0, 1.0, 0.0] and len(s.info["checks"]) == 3
+    with pytest.raises(DnoError, match="answer"):
+        OracleJudge().score({"id": "x", "messages": []}, ["hi"])
+
+
+def test_splits_are_disjoint_and_fixed_by_seed():
+    cfg = DataConfig(prompts_per_iteration=20, val_prompts=10, test_prompts=30, seed=7)
+    a, b = make_splits(cfg, 3), make_splits(cfg, 3)
+    assert a == b
+    texts = [p["messages"][0]["content"] for recs in a.values() for p in recs]
+    assert len(texts) == len(set(texts)) == 30 + 10 + 60
+    assert {p["task"] for p in a["test"]} == {"arithmetic", "instructions"}
+    c = make_splits(DataConfig(prompts_per_iteration=20, val_prompts=10, test_prompts=30, seed=8), 3)
+    assert c["test"] != a["test"]
+    # one more iteration keeps every earlier slice: a run can be extended
+    assert make_splits(cfg, 4)["train3"] == a["train3"]
+
+
+def test_user_prompts_jsonl(tmp_path):
+    path = tmp_path / "p.jsonl"
+    rows = [
+        {"prompt": "What is 2 + 2?", "answer": 4},
+        {"messages": [{"role": "user", "content": "Say hi."}], "constraints": [{"type": "lowercase"}]},
+        {"prompt": "Free-form question"},
+        {"prompt": "Write about tea in 4 words.", "n": 4},
+        {"prompt": "Capital of France?", "answer": "Paris", "task": "qa"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    recs = load_user_prompts(str(path))
+    assert [r.get("task") for r in recs] == ["arithmetic", "instructions", None, "wordcount", "qa"]
+    assert recs[0]["messages"] == [{"role": "user", "content": "What is 2 + 2?"}]
+    splits = make_splits(DataConfig(source=str(path), prompts_per_iteration=2, test_prompts=1, val_prompts=0), 2)
+    assert sorted(r["messages"][0]["content"] for s in splits.values() for r in s) == sorted(
+        r["messages"][0]["content"] for r in recs
+    )
+
+
+@pytest.mark.parametrize(
+    "lines, needle",
+    [
+        (['{"prompt": "ok"}', '{"prompt": '], ":2: not valid JSON"),
+        (['{"prompt": "ok"}', '{"text": "no prompt"}'], ":2: needs a non-empty `prompt`"),
+        (['{"prompt": "x", "constraints": [{"type": "rhyme"}]}'], ":1: unknown constraint"),
+        ([""], "no prompts"),
+    ],
+)
+def test_bad_prompt_files_name_the_line(tmp_path, lines, needle):
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DnoError) as err:
+        load_user_prompts(str(path))
+    assert str(path) in str(err.value) and needle in str(err.value)
+
+
+def test_datasets_directory_source(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list([{"prompt": f"What is {i} + 1?", "answer": i + 1} for i in range(5)]).save_to_disk(
+        str(tmp_path / "ds")
+    )
+    recs = load_user_prompts(str(tmp_path / "ds"))
+    assert len(recs) == 5 and recs[0]["task"] == "arithmetic"
+
+
+def test_too_few_user_prompts_is_a_clear_error(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "a"}\n{"prompt": "b"}\n')
+    with pytest.raises(DnoError, match="has 2 prompts but the config needs"):
+        make_splits(DataConfig(source=str(path), prompts_per_iteration=5, test_prompts=1, val_prompts=0), 1)
+
+
+def test_wordcount_partial_credit():
+    rec = {"task": "wordcount", "n": 4}
+    assert [wordcount.score(rec, r)[0] for r in ["one two three four", "one two", "a " * 12, ""]] == [6, 4, 0, 2]
+
+
+# ---- which task a user's row is ------------------------------------------------------------------------
+
+
+def test_a_row_that_claims_a_task_it_cannot_be_checked_by_is_an_error_naming_file_and_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"prompt": "What is 1 + 1?", "answer": 2}\n\n{"prompt": "Capital of France?", "answer": "Paris"}\n'
+    )
+    with pytest.raises(DnoError) as err:
+        load_user_prompts(str(path))
+    msg = str(err.value)
+    assert msg.startswith(f"{path}:3: ") and "arithmetic" in msg and "'Paris'" in msg
+
+
+@pytest.mark.parametrize(
+    "row, needle",
+    [
+        ({"prompt": "Write 3 words.", "n": 0}, "wordcount"),
+        ({"prompt": "Write.", "task": "wordcount"}, "`n`"),
+        ({"prompt": "Sum?", "task": "arithmetic", "answer": True}, "number"),
+        ({"prompt": "Both?", "answer": 3, "n": 3}, "say which with a `task` field"),
+        ({"prompt": "Odd task", "task": 7}, "`task` must be a string"),
+    ],
+)
+def test_rows_the_oracle_could_not_check_name_their_line(tmp_path, row, needle):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "fine"}\n' + json.dumps(row) + "\n")
+    with pytest.raises(DnoError) as err:
+        load_user_prompts(str(path))
+    assert str(err.value).startswith(f"{path}:2: ") and needle in str(err.value)
+
+
+def test_a_row_of_a_task_the_oracle_does_not_know_loads_and_the_oracle_preflight_rejects_it(tmp_path):
+    from dno.config import load_config
+    from dno.run.preflight import preflight
+
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"prompt": "What is 2 + 2?", "answer": 4}\n{"prompt": "Capital of France?", "answer": "Paris", "task": "qa"}\n'
+    )
+    (qa,) = [r for r in load_user_prompts(str(path)) if r["task"] == "qa"]
+    assert qa["answer"] == "Paris" and qa["messages"][0]["content"] == "Capital of France?"
+    cfg = load_config(
+        None,
+        [
+            "policy.model=tiny-random",
+            f"data.source={path}",
+            "iterations=1",
+            "data.prompts_per_iteration=1",
+            "data.test_prompts=1",
+            "data.val_prompts=0",
+        ],
+    )
+    (qa_id,) = [r["id"] for recs in make_splits(cfg.data, 1).values() for r in recs if r.get("task") == "qa"]
+    with pytest.raises(DnoError) as err:
+        preflight(cfg)
+    msg = str(err.value)
+    assert f"prompt {qa_id!r}" in msg and "oracle" in msg and "`judge.type`" in msg and "'qa'" in msg
+    # with a judge that reads any prompt, the same file passes
+    preflight(
+        load_config(
+            None,
+            [
+                "policy.model=tiny-random",
+                f"data.source={path}",
+                "iterations=1",
+                "data.prompts_per_iteration=1",
+                "data.test_prompts=1",
+                "data.val_prompts=0",
+                "judge.type=callable",
+                f"judge.function={_length_judge(tmp_path)}",
+                "eval.judge.type=callable",
+                f"eval.judge.function={_length_judge(tmp_path)}",
+            ],
+        )
+    )
+
+
+def _length_judge(tmp_path) -> str:
+    mod = tmp_path / "length_judge.py"
+    mod.write_text("def points(prompt, candidates):\n    return [float(len(c)) for c in candidates]\n")
+    return f"{mod}:points"
+
+
+def test_tasks_are_registered_instances():
+    assert {"arithmetic", "instructions", "wordcount"} <= set(TASKS.names())
+    task = TASKS.get("arithmetic", "data.tasks")
+    assert isinstance(task, Arithmetic) and task.score(ARITH, "42")[0] == 6.0
+    import random
+
+    rec = TASKS.get("wordcount", "data.tasks").generate(random.Random(0))
+    assert isinstance(rec["prompt"], str) and 3 <= rec["n"] <= 10
+    TASKS.get("wordcount", "data.tasks").check(rec, "here")  # a generated record is checkable
