@@ -329,10 +329,9 @@ def train(
 def save_policy(trained: Trained, tok, iter_dir: Path) -> None:
     """π_t as an ordinary checkpoint in iter_dir/policy (LoRA merged in; loads in transformers and vLLM)."""
     model = trained.model.merge_and_unload() if trained.lora else trained.model
-    if hasattr(model, "activation_checkpointing_disable"):
-        model.activation_checkpointing_disable()
-    elif getattr(model, "is_gradient_checkpointing", False):
-        model.gradient_checkpointing_disable()
+    # transformers >= 5.x's name first; disabling when it was never enabled is harmless
+    disable = getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable
+    disable()
     model.config.use_cache = True
     tmp = Path(iter_dir) / ".policy.tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # a crashed attempt's leftovers: never mix them into this save
