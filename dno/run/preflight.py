@@ -5,6 +5,8 @@ as it was."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dno import models
 from dno.errors import DnoError
 from dno.judges import JUDGES
@@ -35,7 +37,7 @@ def check_training_layout(cfg, processes: int, accelerate_config: str | None) ->
     kind = ""
     if accelerate_config:
         try:
-            kind = str((yaml.safe_load(open(accelerate_config)) or {}).get("distributed_type", "")).upper()
+            kind = str((yaml.safe_load(Path(accelerate_config).read_text()) or {}).get("distributed_type", "")).upper()
         except (OSError, yaml.YAMLError) as e:
             raise DnoError(f"--accelerate-config {accelerate_config}: cannot read it ({e})") from None
     parts = processes * cfg.train.gradient_accumulation_steps

@@ -182,17 +182,15 @@ def test_a_row_of_a_task_the_oracle_does_not_know_loads_and_the_oracle_preflight
     )
     (qa,) = [r for r in load_user_prompts(str(path)) if r["task"] == "qa"]
     assert qa["answer"] == "Paris" and qa["messages"][0]["content"] == "Capital of France?"
-    cfg = load_config(
-        None,
-        [
-            "policy.model=tiny-random",
-            f"data.source={path}",
-            "iterations=1",
-            "data.prompts_per_iteration=1",
-            "data.test_prompts=1",
-            "data.val_prompts=0",
-        ],
-    )
+    small = [
+        "policy.model=tiny-random",
+        f"data.source={path}",
+        "iterations=1",
+        "data.prompts_per_iteration=1",
+        "data.test_prompts=1",
+        "data.val_prompts=0",
+    ]
+    cfg = load_config(None, small)
     (qa_id,) = [r["id"] for recs in make_splits(cfg.data, 1).values() for r in recs if r.get("task") == "qa"]
     with pytest.raises(DnoError) as err:
         preflight(cfg)
@@ -203,12 +201,7 @@ def test_a_row_of_a_task_the_oracle_does_not_know_loads_and_the_oracle_preflight
         load_config(
             None,
             [
-                "policy.model=tiny-random",
-                f"data.source={path}",
-                "iterations=1",
-                "data.prompts_per_iteration=1",
-                "data.test_prompts=1",
-                "data.val_prompts=0",
+                *small,
                 "judge.type=callable",
                 f"judge.function={_length_judge(tmp_path)}",
                 "eval.judge.type=callable",
