@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from dno.config import find_config, split_config_args
-from dno.errors import DnoError
+from dno.errors import DnoError, redact
 from dno.run.commands import _add_stage_commands, cmd_stage
 
 
 def cmd_run(args) -> int:
     from dno.config import load_config
+    from dno.run.lock import hold
     from dno.run.loop import parse_stop, run_loop
     from dno.run.preflight import preflight
-    from dno.run.rundir import RunDir
+    from dno.run.rundir import RunDir, check_target
 
     name, overrides = split_config_args(args.items)
     path = find_config(name)
@@ -24,8 +27,10 @@ def cmd_run(args) -> int:
     parse_stop(args.stop_after)
     preflight(cfg)  # every input checked before the run directory is created or touched
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / path.stem
-    run = RunDir.open(run_dir, cfg)
-    return 0 if run_loop(run, args.stop_after) or args.stop_after else 1
+    check_target(run_dir)
+    with hold(run_dir):
+        run = RunDir.open(run_dir, cfg)
+        return 0 if run_loop(run, args.stop_after) or args.stop_after else 1
 
 
 def cmd_agree(args) -> int:
@@ -162,18 +167,22 @@ def cmd_eval(args) -> int:
         args.stage, args.force, args.shard = "eval", False, None
         return cmd_stage(args)
     from dno.analysis.report import write_report
+    from dno.run.commands import require_run
     from dno.run.evals import run_eval
+    from dno.run.lock import hold
     from dno.run.loop import set_threads
 
     set_threads(0)
-    out, results = run_eval(
-        args.run_dir,
-        baseline=args.baseline,
-        iterations=args.iterations,
-        judge_type=args.judge,
-        judge_overrides=args.overrides,
-        split=args.split,
-    )
+    require_run(args.run_dir)
+    with hold(args.run_dir, None, "evals"):  # writes only RUN/evals/: a `dno run` may go on beside it
+        out, results = run_eval(
+            args.run_dir,
+            baseline=args.baseline,
+            iterations=args.iterations,
+            judge_type=args.judge,
+            judge_overrides=args.overrides,
+            split=args.split,
+        )
     print((out / "summary.md").read_text(), end="")
     print(f"(results in {out})")
     if args.report:
@@ -204,6 +213,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's cancel, `kill`): stopped like Ctrl-C, so files are left as after an interrupt."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args_list = sys.argv[1:] if argv is None else argv
@@ -213,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         build_parser().print_help()
         return 2
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         from transformers.utils import logging as hf_logging
 
@@ -220,11 +239,24 @@ def main(argv: list[str] | None = None) -> int:
         hf_logging.set_verbosity_error()
         return args.func(args)
     except DnoError as e:
-        print(f"dno: error: {e}", file=sys.stderr)
+        print(f"dno: error: {redact(str(e))}", file=sys.stderr)
         return 2
+    except OSError as e:  # disk full, read-only, permission: the environment, not dno
+        where = f"{e.filename}: " if e.filename else ""
+        print(
+            f"dno: error: {redact(where)}{e.strerror or e}; fix that and run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 2
+    except Terminated:
+        print("dno: terminated (SIGTERM); run the same command again to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("dno: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

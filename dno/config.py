@@ -20,7 +20,18 @@ from typing import Any, Literal
 
 import yaml
 
-from dno.config_fields import above, at_least, build, fields_where, registered, section, setting, task_weights, within
+from dno.config_fields import (
+    above,
+    at_least,
+    build,
+    fields_where,
+    registered,
+    section,
+    setting,
+    task_weights,
+    url_without_credentials,
+    within,
+)
 from dno.errors import DnoError
 
 
@@ -75,7 +86,7 @@ class TeacherConfig:
     model: str = ""
     """A stronger model whose response joins each prompt's candidates (DNO-Prct's "gold" answer): a built-in
     name or model directory, or `api:<model name>` for any OpenAI-compatible server. "" = no teacher."""
-    base_url: str = ""
+    base_url: str = setting("", url_without_credentials)
     """api teacher: the server, e.g. https://api.openai.com/v1."""
     api_key_env: str = "OPENAI_API_KEY"
     """api teacher: the environment variable holding the key (never written anywhere)."""
@@ -94,7 +105,7 @@ class JudgeConfig:
     pair; a candidate's score is 6 x its mean win probability against the others (DNO's r_t)."""
     model: str = ""
     """llm: a built-in name (default `smollm2-135m-instruct`) or a model directory; api: the served model name."""
-    base_url: str = ""
+    base_url: str = setting("", url_without_credentials)
     """api: the server, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, llama.cpp)."""
     api_key_env: str = "OPENAI_API_KEY"
     """api: the environment variable holding the key (the key is never written anywhere); "" = no key."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -46,6 +47,20 @@ def within(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False
     return check
 
 
+def url_without_credentials(v: str) -> str | None:
+    """API servers' URLs: a user:password@ part would be printed and saved with the config."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError:
+        return None  # the judge's own check names a malformed URL
+    if userinfo:
+        return "must not hold credentials (user:password@): put the key in the variable that api_key_env names"
+    return None
+
+
 def registered(kind: str) -> Check:
     """A name of the judge, task or loss registry (dno.registry): `kind` is judges, tasks or losses."""
 
@@ -81,8 +96,8 @@ def task_weights(v: dict) -> str | None:
 
 def _type_ok(value: Any, tp: Any) -> bool:
     origin = typing.get_origin(tp)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is float:  # inf and nan slip through every range check, so they are not numbers here
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if tp in (str, bool):
@@ -101,6 +116,8 @@ def _type_ok(value: Any, tp: Any) -> bool:
 
 
 def _type_name(tp: Any) -> str:
+    if tp is float:
+        return "a finite number"
     if typing.get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     return getattr(tp, "__name__", str(tp))

@@ -3,3 +3,10 @@
 
 class DnoError(Exception):
     """Bad input or an unusable environment. The message names the file, line or field at fault."""
+
+
+def redact(text: str) -> str:
+    """`text` with the user:password part of any URL in it masked, for messages and logs."""
+    import re
+
+    return re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@", r"\1***@", text)

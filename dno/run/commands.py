@@ -96,16 +96,22 @@ def _add_stage_commands(sub) -> None:
     merge.set_defaults(func=cmd_merge)
 
 
+def require_run(run_dir: str) -> Path:
+    """RUN/config.yaml, or a DnoError saying how to make a run directory."""
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.is_file():
+        raise DnoError(
+            f"{run_dir}: not a dno run directory (no config.yaml); create it with `dno prepare CONFIG --run-dir {run_dir}`"
+        )
+    return saved
+
+
 def _open_run(run_dir: str, overrides=()):
     """The run directory with its saved config (+ LAUNCH_KEYS overrides for this invocation)."""
     from dno.config import load_config
     from dno.run.rundir import RunDir
 
-    saved = Path(run_dir) / "config.yaml"
-    if not saved.is_file():
-        raise DnoError(
-            f"{run_dir}: not a run directory (no config.yaml); create it with `dno prepare CONFIG --run-dir {run_dir}`"
-        )
+    saved = require_run(run_dir)
     bad = [o for o in overrides if o.split("=", 1)[0].strip() not in LAUNCH_KEYS]
     if bad:
         raise DnoError(
@@ -133,13 +139,39 @@ def cmd_prepare(args) -> int:
         warning = check_training_layout(cfg, args.train_processes, args.accelerate_config)
         if warning:
             print(f"dno: warning: {warning}", file=sys.stderr)
-    run = RunDir.open(Path(args.run_dir) if args.run_dir else Path("runs") / path.stem, cfg)
-    stages.prepare(run)
+    from dno.run.lock import hold
+    from dno.run.rundir import check_target
+
+    root = Path(args.run_dir) if args.run_dir else Path("runs") / path.stem
+    check_target(root)
+    with hold(root):
+        run = RunDir.open(root, cfg)
+        stages.prepare(run)
     print(run.root)
     return 0
 
 
+def stage_lock_name(stage: str, t: int, shard: tuple[int, int] | None) -> str:
+    """The lock a stage command holds for its own work (see dno.run.lock): shards of one stage differ."""
+    if stage == "baseline":
+        return "baseline"
+    return f"iter{t}.{stage}" + (f".{shard[0]}-of-{shard[1]}" if shard else "")
+
+
 def cmd_stage(args) -> int:
+    from dno.run import shards
+    from dno.run.lock import hold
+    from dno.training.loop import is_main_process
+
+    shard = shards.parse_shard(getattr(args, "shard", None))
+    # Every process of `accelerate launch` runs the train command; the main one owns the stage.
+    stage_lock = stage_lock_name(args.stage, args.iter, shard) if is_main_process() else None
+    require_run(args.run_dir)
+    with hold(args.run_dir, "shared", stage_lock):
+        return _run_stage(args, shard)
+
+
+def _run_stage(args, shard) -> int:
     import time
 
     from dno import stages
@@ -159,7 +191,6 @@ def cmd_stage(args) -> int:
         raise DnoError(f"--iter {t}: this run has iterations 1..{run.cfg.iterations}")
     if not (run.iter_dir(t) / "prompts.jsonl").is_file():
         stages.prepare(run)
-    shard = shards.parse_shard(getattr(args, "shard", None))
     todo = [stage] if stage != "eval" else ["eval", "val"]
     for s in todo:
         done = stages.is_done(run, t, s) or (
@@ -185,8 +216,11 @@ def cmd_stage(args) -> int:
 
 def cmd_merge(args) -> int:
     from dno.run import shards
+    from dno.run.lock import hold
     from dno.stages.common import shard_inputs
 
-    run = _open_run(args.run_dir)
-    print(shards.merge(run.iter_dir(args.iter), args.stage, args.shards, shard_inputs(run, args.iter, args.stage)))
+    require_run(args.run_dir)
+    with hold(args.run_dir, "shared", f"iter{args.iter}.{args.stage}.merge"):
+        run = _open_run(args.run_dir)
+        print(shards.merge(run.iter_dir(args.iter), args.stage, args.shards, shard_inputs(run, args.iter, args.stage)))
     return 0

@@ -11,12 +11,12 @@ import torch
 
 from dno import faults, io, stages
 from dno.analysis.tables import DASH, interval, num, pct, table
-from dno.errors import DnoError
+from dno.errors import DnoError, redact
 from dno.run.rundir import RunDir
 
 
 def log(msg: str) -> None:
-    print(f"[dno {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    print(f"[dno {time.strftime('%H:%M:%S')}] {redact(msg)}", file=sys.stderr, flush=True)
 
 
 def set_threads(n: int) -> None:

@@ -21,6 +21,7 @@ A stage is complete when its output exists; outputs are written atomically, so r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -29,6 +30,7 @@ from dno import config as config_mod
 from dno import io, models
 from dno.config import Config
 from dno.errors import DnoError
+from dno.tasks import make_splits
 
 GROWABLE = {"iterations"}
 """Besides the launch settings (dno.config.launch_keys): raising `iterations` continues a finished run, and
@@ -51,6 +53,39 @@ def check_files(root: Path) -> None:
             raise DnoError(
                 f"{path}:{line}: truncated JSONL (the last line has no newline); delete the file to redo that stage"
             )
+
+
+def check_target(root: Path) -> None:
+    """A run directory is new, empty, or made by dno (it has config.yaml): dno never writes into, and so never
+    cleans up in, a folder of the user's own."""
+    from dno.run.lock import LOCK_NAME
+
+    root = Path(root)
+    if root.is_dir() and not (root / "config.yaml").is_file():
+        if any(p.name not in (LOCK_NAME, ".locks") for p in root.iterdir()):
+            raise DnoError(
+                f"{root}: not empty and not a dno run directory (no config.yaml); give --run-dir a new or empty folder"
+            )
+
+
+def check_prompt_slices(run: RunDir) -> None:
+    """The prompt slices a run has written are still what its prompt source gives: a source edited since
+    (prompts appended, changed or reordered) would re-split the prompts under the same ids, and baseline
+    answers and win rates would then belong to other questions."""
+    written = {split: path for split, path in run.prompt_files().items() if path.is_file()}
+    if not written:
+        return
+    splits = make_splits(run.cfg.data, run.cfg.iterations)
+    for split, path in written.items():
+        old, new = io.read_jsonl(path), [json.loads(json.dumps(r)) for r in splits[split]]
+        for line, (a, b) in enumerate(zip(old, new), 1):
+            if a != b:
+                raise DnoError(
+                    f"{path}:{line}: data.source {run.cfg.data.source} now gives another prompt here (id "
+                    f"{a.get('id')!r}): the prompt source changed since this run began; restore it or use a new --run-dir"
+                )
+        if len(old) != len(new):
+            raise DnoError(f"{path}: holds {len(old)} prompts where data.source now gives {len(new)}")
 
 
 class RunDir:
@@ -82,12 +117,22 @@ class RunDir:
                     f"{', '.join(changed)}); use another --run-dir or the same settings"
                 )
             check_files(root)
+            check_prompt_slices(cls(root, cfg))
         try:
             root.mkdir(parents=True, exist_ok=True)
             io.write_text(saved, config_mod.dump(cfg))
         except OSError as e:
             raise DnoError(f"{root}: cannot write the run directory ({e.strerror})") from None
         return cls(root, cfg)
+
+    def prompt_files(self) -> dict[str, Path]:
+        """Each prompt slice of the config (`test`, `val`, `train<t>`) and the file that holds it."""
+        files = {"test": self.root / "test_prompts.jsonl"}
+        if self.cfg.data.val_prompts:
+            files["val"] = self.root / "val_prompts.jsonl"
+        for t in range(1, self.cfg.iterations + 1):
+            files[f"train{t}"] = self.iter_dir(t) / "prompts.jsonl"
+        return files
 
     def iter_dir(self, t: int) -> Path:
         return self.root / f"iter_{t}"

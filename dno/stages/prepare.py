@@ -11,20 +11,15 @@ BASELINE_FILES = {"test": "responses.jsonl", "val": "val_responses.jsonl"}
 
 
 def prepare(run: RunDir) -> None:
-    """Fix the disjoint prompt slices: test (and validation) prompts, one training slice per iteration."""
-    cfg = run.cfg
-    if (run.root / "test_prompts.jsonl").is_file() and all(
-        (run.iter_dir(t) / "prompts.jsonl").is_file() for t in range(1, cfg.iterations + 1)
-    ):
+    """Fix the disjoint prompt slices: test (and validation) prompts, one training slice per iteration.
+    A slice once written is never rewritten (RunDir.open refuses a prompt source that changed since)."""
+    files = run.prompt_files()
+    missing = {split: path for split, path in files.items() if not path.is_file()}
+    if not missing:
         return
-    splits = make_splits(cfg.data, cfg.iterations)
-    io.write_jsonl(run.root / "test_prompts.jsonl", splits["test"])
-    if splits["val"]:
-        io.write_jsonl(run.root / "val_prompts.jsonl", splits["val"])
-    for t in range(1, cfg.iterations + 1):
-        path = run.iter_dir(t) / "prompts.jsonl"
-        if not path.is_file():
-            io.write_jsonl(path, splits[f"train{t}"])
+    splits = make_splits(run.cfg.data, run.cfg.iterations)
+    for split, path in missing.items():
+        io.write_jsonl(path, splits[split])
 
 
 def baseline(run: RunDir) -> None:

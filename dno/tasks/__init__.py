@@ -61,6 +61,10 @@ def _record_from_row(row: object, where: str) -> dict:
         raise DnoError(f"{where}: needs a non-empty `prompt` string or a `messages` list")
     rec = {k: v for k, v in row.items() if k not in ("prompt", "messages")}
     rec["messages"] = msgs
+    if isinstance(rec.get("id"), int) and not isinstance(rec["id"], bool):
+        rec["id"] = str(rec["id"])  # datasets often number their rows
+    if "id" in rec and not (isinstance(rec["id"], str) and rec["id"].strip()):
+        raise DnoError(f"{where}: `id` must be a non-empty string or an integer, got {rec['id']!r}")
     name = rec.get("task")
     if name is None:  # the one task whose oracle fields the row carries, if any
         claims = [task for _, task in TASKS.items() if task.fields and all(f in rec for f in task.fields)]
@@ -104,6 +108,10 @@ def load_user_prompts(source: str) -> list[dict]:
                 except json.JSONDecodeError as e:
                     raise DnoError(f"{source}:{lineno}: not valid JSON ({e.msg})") from None
     records = [_record_from_row(row, where) for row, where in rows]
+    first: dict[str, str] = {}
+    for rec, (_, where) in zip(records, rows):
+        if "id" in rec and first.setdefault(rec["id"], where) != where:
+            raise DnoError(f"{where}: prompt id {rec['id']!r} is also used at {first[rec['id']]}; ids must be unique")
     if not records:
         raise DnoError(f"{source}: no prompts found")
     return records
@@ -128,9 +136,19 @@ def make_splits(data_cfg, iterations: int) -> dict[str, list[dict]]:
     for t in range(iterations):
         start = n_test + n_val + t * n_train
         splits[f"train{t + 1}"] = pool[start : start + n_train]
+    given = {r["id"] for recs in splits.values() for r in recs if r.get("id")}
+    seen: set[str] = set()
     for name, recs in splits.items():
         base = name.rstrip("0123456789")
         for i, r in enumerate(recs):
+            if not r.get("id") and f"{name}-{i:05d}" in given:
+                raise DnoError(
+                    f"{data_cfg.source}: prompt id {name}-{i:05d} is one dno gives automatically to unnamed "
+                    "prompts; rename it"
+                )
             r["id"] = r.get("id") or f"{name}-{i:05d}"
+            if r["id"] in seen:  # judging and training look records up by id
+                raise DnoError(f"{data_cfg.source}: prompt id {r['id']!r} is used by two prompts; ids must be unique")
+            seen.add(r["id"])
             r.setdefault("split", base)
     return splits

@@ -84,7 +84,7 @@ CASES = {
     "override_unknown_section": lambda t, r: ([*BASE, "nope.x=1"], None, ["`nope`"]),
     "override_without_equals": lambda t, r: ([*BASE, "sample.k"], None, ["sample.k", "key=value"]),
     "wrong_type_int": lambda t, r: ([*BASE, "sample.k=four"], None, ["sample.k", "must be int"]),
-    "wrong_type_float": lambda t, r: ([*BASE, "train.beta=high"], None, ["train.beta", "must be float"]),
+    "wrong_type_float": lambda t, r: ([*BASE, "train.beta=high"], None, ["train.beta", "must be a finite number"]),
     "wrong_type_bool": lambda t, r: ([*BASE, "judge.logprobs=maybe"], None, ["judge.logprobs", "must be bool"]),
     "wrong_type_section": lambda t, r: ([*BASE, "train=3"], None, ["`train`", "mapping"]),
     "k_below_1": lambda t, r: ([*BASE, "sample.k=0"], None, ["sample.k", ">= 1"]),
@@ -92,6 +92,7 @@ CASES = {
     "beta_negative": lambda t, r: ([*BASE, "train.beta=-0.1"], None, ["train.beta", "> 0"]),
     "iterations_zero": lambda t, r: ([*BASE, "iterations=0"], None, ["iterations", ">= 1"]),
     "top_p_above_1": lambda t, r: ([*BASE, "sample.top_p=1.5"], None, ["sample.top_p"]),
+    "float_not_finite": lambda t, r: ([*BASE, "train.lr=.inf"], None, ["train.lr", "finite"]),
     "max_grad_norm_negative": lambda t, r: ([*BASE, "train.max_grad_norm=-1"], None, ["train.max_grad_norm", "> 0"]),
     "backend_unknown": lambda t, r: (
         [*BASE, "sample.backend=tgi"],
@@ -182,6 +183,34 @@ CASES = {
         None,
         ["prompt '", "'qa'", "`judge.type`", "oracle"],
     ),
+    "prompts_duplicate_id": lambda t, r: (
+        [*BASE, "data.source=" + prompts_file(t, [json.dumps({"id": "p", **json.loads(GOOD)})] * 2 + [GOOD] * 40)],
+        None,
+        [str(t / "prompts.jsonl"), "'p'", "unique"],
+    ),
+    "prompts_id_collides_with_automatic": lambda t, r: (
+        [
+            *BASE,
+            "data.seed=0",
+            "data.source="
+            + prompts_file(
+                t,
+                [json.dumps({"prompt": f"How many words are in: {'a ' * i}?", "answer": i}) for i in range(1, 40)]
+                + [
+                    json.dumps({"id": f"{s}-{i:05d}", **json.loads(GOOD)})
+                    for s in ("test", "train1")
+                    for i in range(16)
+                ],
+            ),
+        ],
+        None,
+        [str(t / "prompts.jsonl"), "automatically"],
+    ),
+    "prompts_id_wrong_type": lambda t, r: (
+        [*BASE, "data.source=" + prompts_file(t, [GOOD] * 3 + [json.dumps({"id": [1], **json.loads(GOOD)})])],
+        None,
+        [str(t / "prompts.jsonl") + ":4", "`id`"],
+    ),
     "prompts_unjudgeable_by_oracle": lambda t, r: (
         [*BASE, "data.source=" + prompts_file(t, [json.dumps({"prompt": f"Write a haiku {i}."}) for i in range(30)])],
         None,
@@ -210,6 +239,11 @@ CASES = {
         ["judge.base_url", "http://127.0.0.1:", "cannot reach"],
     ),
     "api_base_url_not_a_url": lambda t, r: ([*BASE, *api(url="localhost-8000")], None, ["judge.base_url", "URL"]),
+    "api_base_url_with_credentials": lambda t, r: (
+        [*BASE, *api(url="http://alice:s3cret@127.0.0.1:9/v1")],
+        None,
+        ["`judge.base_url`", "credentials", "***@"],
+    ),
     "api_key_variable_missing": lambda t, r: ([*BASE, *api(key_env=NO_KEY)], None, ["judge.api_key_env", NO_KEY]),
     "eval_api_judge_unreachable": lambda t, r: ([*BASE, *api("eval.judge")], None, ["eval.judge.base_url"]),
     "teacher_api_key_missing": lambda t, r: (
@@ -298,7 +332,7 @@ def test_bad_input_is_one_line_exit_2_and_the_run_dir_untouched(case, made_run, 
     lines = err.strip().splitlines()
     assert rc == 2, err
     assert len(lines) == 1 and lines[0].startswith("dno: error: "), err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "s3cret" not in err  # a password in a URL is never printed
     for needle in needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
     assert snapshot(run) == before, "the run directory changed"
