@@ -200,6 +200,9 @@ def _run_stage(args, shard) -> int:
         if done and not args.force:
             log(f"iter {t} {s}{f' shard {shard[0]}/{shard[1]}' if shard else ''}: done, skipping")
             continue
+        missing = stages.missing_input(run, t, s)
+        if missing:
+            raise DnoError(f"iter {t} {s}: its input is not there yet; run {missing} first")
         if s in ("eval", "val"):
             stages.baseline(run)
         start = time.perf_counter()

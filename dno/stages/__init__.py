@@ -25,6 +25,19 @@ OUTPUTS = {
 """The file whose presence marks a stage of an iteration complete (each is written last, atomically)."""
 
 
+def missing_input(run: RunDir, t: int, stage: str) -> str | None:
+    """What stage `stage` of iteration t reads that an earlier stage has not written yet, as the command that
+    writes it; None when everything is there. (The loop runs stages in order; stage commands may not be.)"""
+    policy_of = {"sample": t - 1, "train": t - 1, "eval": t, "val": t}
+    need = {"judge": "sample", "pair": "judge", "train": "pair"}
+    if stage in need and not is_done(run, t, need[stage]):
+        return f"`dno {need[stage]} {run.root} --iter {t}` (it writes iter_{t}/{OUTPUTS[need[stage]]})"
+    before = policy_of.get(stage, 0)
+    if before > 0 and not is_done(run, before, "train"):
+        return f"`dno train {run.root} --iter {before}` (it writes π_{before}, iter_{before}/policy)"
+    return None
+
+
 def is_done(run: RunDir, t: int, stage: str) -> bool:
     if stage == "val" and not run.cfg.data.val_prompts:
         return True
@@ -39,6 +52,7 @@ __all__ = [
     "baseline",
     "best_iteration",
     "is_done",
+    "missing_input",
     "pair_counts",
     "prepare",
 ]

@@ -91,3 +91,23 @@ def test_pair_train_eval_stage_commands_with_accumulation_and_checkpointing(samp
     rows = io.read_jsonl(run / "iter_1" / "eval" / "judgments.jsonl")
     assert len(rows) == 4 and all({"task", "policy_length", "baseline_length", "outcome"} <= set(r) for r in rows)
     assert m["judge"] == "oracle" and "| win rate % |" in (run / "iter_1" / "eval" / "metrics.md").read_text()
+
+
+def test_stage_commands_out_of_order_name_the_command_to_run_first(tmp_path, capsys):
+    from tiny_runs import FAST
+
+    run = tmp_path / "order"
+    assert main(["prepare", *FAST, "iterations=2", "--run-dir", str(run)]) == 0
+    expected = {
+        ("judge", "1"): "dno sample",
+        ("pair", "1"): "dno judge",
+        ("train", "1"): "dno pair",
+        ("eval", "1"): "dno train",
+        ("sample", "2"): "dno train",
+    }
+    for (stage, t), first in expected.items():
+        assert main([stage, str(run), "--iter", t]) == 2
+        line = capsys.readouterr().err.strip()
+        assert line.startswith("dno: error: ") and "\n" not in line
+        assert f"{first} {run} --iter 1" in line, line
+    assert not (run / "iter_1" / "samples.jsonl").exists() and not (run / "baseline").exists()
