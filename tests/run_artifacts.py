@@ -8,12 +8,13 @@ import torch
 from safetensors.torch import load_file
 
 TIMED = {"timings.json", "summary.md", "report.md"}
+LOCKS = {".dno.lock", ".locks"}  # hold the pid of the last process that locked the run
 
 
 def artifacts(root: Path) -> dict:
     out = {}
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name not in TIMED and p.suffix != ".png":
+        if p.is_file() and p.name not in TIMED and p.suffix != ".png" and not LOCKS & set(p.relative_to(root).parts):
             rel = str(p.relative_to(root))
             # best.json names the chosen policy by its path, which holds the run directory's own name
             out[rel] = (

@@ -30,29 +30,12 @@ from dno import config as config_mod
 from dno import io, models
 from dno.config import Config
 from dno.errors import DnoError
+from dno.run.artifacts import check_files
 from dno.tasks import make_splits
 
 GROWABLE = {"iterations"}
 """Besides the launch settings (dno.config.launch_keys): raising `iterations` continues a finished run, and
 `train.*` settings (batch size, accumulation, learning rate, ...) may change until an iteration has trained."""
-
-
-def check_files(root: Path) -> None:
-    """Every JSON/JSONL file a resume may read parses, and no JSONL stops mid-line; else a DnoError naming
-    the file and line. (Atomic writes never leave such files; a disk fault or a hand edit can.)"""
-    for path in sorted(root.rglob("*.json*")):
-        if path.name.startswith(".") or not path.is_file() or path.suffix not in (".json", ".jsonl"):
-            continue
-        if path.suffix == ".json":
-            io.read_json(path)
-            continue
-        io.read_jsonl(path)
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            line = data.count(b"\n") + 1
-            raise DnoError(
-                f"{path}:{line}: truncated JSONL (the last line has no newline); delete the file to redo that stage"
-            )
 
 
 def check_target(root: Path) -> None:

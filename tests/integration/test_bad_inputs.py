@@ -48,6 +48,20 @@ def truncate(path: Path, keep: float = 0.6) -> None:
     path.write_bytes(data[: int(len(data) * keep)])
 
 
+def edit_first_row(path: Path, change) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    row = json.loads(lines[0])
+    change(row)
+    path.write_text(json.dumps(row) + "\n" + "".join(lines[1:]))
+
+
+def truncated_policy(policy: Path) -> None:
+    from dno import models
+
+    shutil.copytree(models.resolve(models.TINY), policy)
+    truncate(policy / "model.safetensors", 0.9)
+
+
 GOOD = '{"prompt": "How many words are in: a b c?", "answer": 3}'
 
 # id -> (tmp, run) -> (argv after `run`, --run-dir or None for the existing run, substrings the line must hold)
@@ -282,6 +296,26 @@ CASES = {
         truncate(r / "iter_1" / "timings.json", 0.5) or [*BASE],
         None,
         [str(r / "iter_1" / "timings.json"), "line"],
+    ),
+    "run_dir_row_without_field": lambda t, r: (
+        edit_first_row(r / "iter_1" / "samples.jsonl", lambda row: row.pop("responses")) or [*BASE],
+        None,
+        [str(r / "iter_1" / "samples.jsonl") + ":1", "`responses`", "missing"],
+    ),
+    "run_dir_field_of_wrong_type": lambda t, r: (
+        edit_first_row(r / "iter_1" / "samples.jsonl", lambda row: row.update(responses="one")) or [*BASE],
+        None,
+        [str(r / "iter_1" / "samples.jsonl") + ":1", "`responses`", "list of strings"],
+    ),
+    "run_dir_metrics_empty": lambda t, r: (
+        write(r / "iter_1" / "eval" / "metrics.json", "{}") and [*BASE],
+        None,
+        [str(r / "iter_1" / "eval" / "metrics.json"), "`win_rate`"],
+    ),
+    "run_dir_policy_truncated": lambda t, r: (
+        truncated_policy(r / "iter_1" / "policy") or [*BASE],
+        None,
+        [str(r / "iter_1" / "policy" / "model.safetensors"), "truncated"],
     ),
     "run_dir_corrupt_config": lambda t, r: (
         write(r / "config.yaml", "iterations: [1\n") and [*BASE],
