@@ -26,13 +26,16 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from dno.errors import DnoError
 from dno.judges import templates
 from dno.judges.backends import Aborted, APIBackend, LocalBackend, RequestFailed, check_api, logprob_mass
 from dno.judges.base import JUDGES, SCALE, Judge, Scores, scores_from_comparisons
 from dno.judges.cache import JudgeCache, key
+from dno.judges.pool import run_jobs
+
+INTERRUPT_GRACE_S = 5.0
+"""After Ctrl-C, how long requests already sent may take to land in the answer cache before they are cancelled."""
 
 # ---------------------------------------------------------------- parsing
 
@@ -329,20 +332,13 @@ class LLMJudge(Judge):
                 finish(pi)
         work = [(pi, ji) for pi, jobs in enumerate(per_prompt) for ji in range(len(jobs))]
         self.backend.abort.clear()
-        pool = ThreadPoolExecutor(max_workers=max(1, self.concurrency), thread_name_prefix="judge")
-        futures = [pool.submit(run, pi, ji) for pi, ji in work]
-        try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in done:
-                if f.exception() is not None and not isinstance(f.exception(), Aborted):
-                    raise f.exception()
-        except BaseException:
-            # Stop new requests and retries, but let requests already in flight finish: their answers are
-            # paid for and go into the cache, so the resumed run does not ask them again.
-            self.backend.abort.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        run_jobs(
+            [lambda pi=pi, ji=ji: run(pi, ji) for pi, ji in work],
+            self.concurrency,
+            self.backend.abort,
+            grace_s=INTERRUPT_GRACE_S,
+            quiet=(Aborted,),
+        )
         return out  # type: ignore[return-value]
 
     def usage(self) -> dict:
