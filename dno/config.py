@@ -126,7 +126,8 @@ class JudgeConfig:
     concurrency: int = setting(8, at_least(1), launch=True)
     """api: requests in flight at once."""
     timeout_s: float = setting(60.0, above(0), launch=True)
-    """api: seconds before a request is abandoned and retried."""
+    """api: seconds before a request is abandoned and retried. callable: seconds one call may take before
+    the run stops with an error (a function that hangs would otherwise hang the run)."""
     max_retries: int = setting(4, at_least(0), launch=True)
     """api: retries after a timeout, 429, 5xx or dropped connection (exponential backoff with jitter)."""
     backoff_s: float = setting(1.0, at_least(0), launch=True)

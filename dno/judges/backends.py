@@ -150,7 +150,13 @@ class APIBackend:
                 else:
                     raise DnoError(f"`{self.prefix}`: the server refused the request ({last})") from None
             else:
-                return self._completion(resp, attempt + 1)
+                try:
+                    return self._completion(resp, attempt + 1)
+                except (AttributeError, IndexError, TypeError):
+                    raise DnoError(
+                        f"`{self.prefix}.base_url` {self.cfg.base_url}: the server's answer is not a chat completion "
+                        f"({self._scrub(str(resp))[:120]!r}); is this an OpenAI-compatible /v1 endpoint?"
+                    ) from None
             self._sleep(attempt, retry_after)
         raise AssertionError("unreachable")
 

@@ -40,9 +40,19 @@ def silent_server():
     server.shutdown()
 
 
-@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
-def test_a_signal_during_a_hanging_judge_request_stops_promptly(sampled_run, tmp_path, silent_server, sig, status, word):
-    judge = ["judge.type=api", f"judge.base_url={silent_server}", "judge.model=m", "judge.api_key_env=", "judge.timeout_s=60"]
+@pytest.mark.parametrize(
+    "sig, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_signal_during_a_hanging_judge_request_stops_promptly(
+    sampled_run, tmp_path, silent_server, sig, status, word
+):
+    judge = [
+        "judge.type=api",
+        f"judge.base_url={silent_server}",
+        "judge.model=m",
+        "judge.api_key_env=",
+        "judge.timeout_s=60",
+    ]
     run = prepared_with_samples(sampled_run, tmp_path / "run", *judge)
     (run / "iter_1" / "judgments.jsonl").unlink()
     proc = subprocess.Popen(

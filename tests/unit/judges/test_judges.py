@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 
 import pytest
@@ -211,3 +212,46 @@ def test_local_llm_judge_runs_through_the_cache(tiny_model_dir, tmp_path):
     again = build_judge(cfg, cache_dir=tmp_path)
     again.score(PROMPT, ["5", "7"])
     assert again.usage()["cache_hits"] == 2 and again.usage()["requests_sent"] == 0
+
+
+BAD_CALLABLES = """
+import math, time
+def hangs(prompt, candidates):
+    time.sleep(30)
+def infinite(prompt, candidates):
+    return [1.0, math.inf]
+def scalar(prompt, candidates):
+    return 3.0
+def text(prompt, candidates):
+    return ["3", 1.0]
+def raises(prompt, candidates):
+    return {}["missing"]
+def pair_infinite(prompt, a, b):
+    return -math.inf
+def pair_text(prompt, a, b):
+    return "a"
+"""
+
+
+@pytest.mark.parametrize(
+    "function, mode, message",
+    [
+        ("hangs", "pointwise", "did not return within judge.timeout_s=0.5s"),
+        ("infinite", "pointwise", "score 1 must be finite"),
+        ("scalar", "pointwise", "must return a list of scores"),
+        ("text", "pointwise", "score 0 must be a number or None, got str"),
+        ("raises", "pointwise", "raised KeyError: 'missing' (at "),
+        ("pair_infinite", "pairwise", "P(a > b) must be finite"),
+        ("pair_text", "pairwise", "must be a number or None, got str"),
+    ],
+)
+def test_a_callable_judge_that_hangs_or_returns_nonsense_is_named_in_one_line(tmp_path, function, mode, message):
+    mod = tmp_path / "bad_judges.py"
+    mod.write_text(BAD_CALLABLES)
+    cfg = load_config(
+        None, ["judge.type=callable", f"judge.mode={mode}", f"judge.function={mod}:{function}", "judge.timeout_s=0.5"]
+    )
+    judge = build_judge(cfg.judge)
+    with pytest.raises(DnoError, match=re.escape(message)) as e:
+        judge.score(PROMPT, ["a", "b"])
+    assert "judge.function" in str(e.value) and "\n" not in str(e.value)
