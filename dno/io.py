@@ -33,8 +33,10 @@ def write_text(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         faults.point(f"wrote.{path.name}")
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):  # disk full, read-only, permission: the old file (if any) is intact
+            raise DnoError(f"{path}: cannot write ({e.strerror or e}); fix that and run again to resume") from None
         raise
 
 

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from dno import io
+from dno.errors import DnoError
 
 
 def test_atomic_write_leaves_the_old_file_or_the_new_one_never_a_partial_one(tmp_path, monkeypatch):
@@ -18,7 +19,7 @@ def test_atomic_write_leaves_the_old_file_or_the_new_one_never_a_partial_one(tmp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(DnoError, match=f"{path}: cannot write \\(No space left on device\\)"):
         io.write_jsonl(path, [{"a": 2}] * 1000)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"], "no temporary file may be left behind"
