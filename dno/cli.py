@@ -25,8 +25,8 @@ def cmd_run(args) -> int:
     path = find_config(name)
     cfg = load_config(path, overrides)
     parse_stop(args.stop_after)
-    preflight(cfg)  # every input checked before the run directory is created or touched
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / path.stem
+    preflight(cfg, run_dir)  # every input checked before the run directory is created or touched
     check_target(run_dir)
     with hold(run_dir):
         run = RunDir.open(run_dir, cfg)

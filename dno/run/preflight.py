@@ -14,7 +14,9 @@ from dno.judges.backends import check_api
 from dno.tasks import make_splits
 
 
-def preflight(cfg) -> None:
+def preflight(cfg, run_root: Path | None = None) -> None:
+    """Everything checked; with `run_root`, an existing run directory, the judges only if a stage left to run
+    calls them (a finished judge stage needs no judge server to resume)."""
     models.check(cfg.policy.model, "policy.model")
     if cfg.teacher.model.startswith("api:"):
         check_api("teacher", cfg.teacher.base_url, cfg.teacher.api_key_env, 10.0)
@@ -22,8 +24,27 @@ def preflight(cfg) -> None:
         models.check(cfg.teacher.model, "teacher.model")
     splits = make_splits(cfg.data, cfg.iterations)
     records = [r for recs in splits.values() for r in recs]
+    needed = judges_needed(cfg, run_root)
     for prefix, j in (("judge", cfg.judge), ("eval.judge", cfg.eval.judge)):
-        JUDGES.get(j.type, f"{prefix}.type").preflight(j, prefix, records, source=cfg.data.source)
+        if prefix in needed:
+            JUDGES.get(j.type, f"{prefix}.type").preflight(j, prefix, records, source=cfg.data.source)
+
+
+def judges_needed(cfg, run_root: Path | None) -> set[str]:
+    """`judge` and/or `eval.judge`: the judges that the stages not yet done in `run_root` will call."""
+    if run_root is None or not (Path(run_root) / "config.yaml").is_file():
+        return {"judge", "eval.judge"}
+    from dno import stages
+    from dno.run.rundir import RunDir
+
+    run = RunDir(Path(run_root), cfg)
+    needed = set()
+    for t in range(1, cfg.iterations + 1):
+        if not stages.is_done(run, t, "judge"):
+            needed.add("judge")
+        if not (stages.is_done(run, t, "eval") and stages.is_done(run, t, "val")):
+            needed.add("eval.judge")
+    return needed
 
 
 def check_training_layout(cfg, processes: int, accelerate_config: str | None) -> str | None:

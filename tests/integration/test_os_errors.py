@@ -26,7 +26,9 @@ def reference(tmp_path_factory):
         ("replace", PermissionError(13, "Permission denied"), 9),
     ],
 )
-def test_an_os_error_at_a_write_is_one_line_and_the_run_resumes(reference, tmp_path, capsys, monkeypatch, call, error, after):
+def test_an_os_error_at_a_write_is_one_line_and_the_run_resumes(
+    reference, tmp_path, capsys, monkeypatch, call, error, after
+):
     real, calls = getattr(os, call), []
 
     def failing(*args, **kwargs):
