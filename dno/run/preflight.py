@@ -24,10 +24,39 @@ def preflight(cfg, run_root: Path | None = None) -> None:
         models.check(cfg.teacher.model, "teacher.model")
     splits = make_splits(cfg.data, cfg.iterations)
     records = [r for recs in splits.values() for r in recs]
+    if cfg.data.source != "synthetic":  # the built-in tasks' prompts are short by construction
+        check_prompt_lengths(cfg, records)
     needed = judges_needed(cfg, run_root)
     for prefix, j in (("judge", cfg.judge), ("eval.judge", cfg.eval.judge)):
         if prefix in needed:
             JUDGES.get(j.type, f"{prefix}.type").preflight(j, prefix, records, source=cfg.data.source)
+
+
+def check_prompt_lengths(cfg, records) -> None:
+    """Every prompt, in the chat template, leaves room in the policy's context for the longest answer the
+    run asks for: a longer one would fail mid-run, after hours of work, in the sampler or the trainer."""
+    from transformers import AutoConfig
+
+    path = models.resolve(cfg.policy.model)
+    config = AutoConfig.from_pretrained(str(path))
+    config = getattr(config, "text_config", None) or config
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if not context or not records:
+        return
+    tok = models.load_tokenizer(path)
+    try:
+        texts = [models.render_prompt(tok, r["messages"]) for r in records]
+    except ValueError:  # no chat template: reported by the policy's own check
+        return
+    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+    answer = max(cfg.sample.max_new_tokens, cfg.eval.max_new_tokens, cfg.teacher.max_new_tokens)
+    longest = max(range(len(records)), key=lengths.__getitem__)
+    if lengths[longest] + answer > context:
+        raise DnoError(
+            f"{cfg.data.source}: prompt {records[longest]['id']!r} is {lengths[longest]} tokens in the chat "
+            f"template; with answers of up to {answer} tokens it exceeds policy.model's context of {context} "
+            "tokens; shorten or drop it"
+        )
 
 
 def judges_needed(cfg, run_root: Path | None) -> set[str]:

@@ -225,6 +225,15 @@ CASES = {
         None,
         [str(t / "prompts.jsonl") + ":4", "`id`"],
     ),
+    "prompt_longer_than_the_context": lambda t, r: (
+        [
+            *BASE,
+            "data.source="
+            + prompts_file(t, [GOOD] * 40 + [json.dumps({"id": "long", "prompt": "word " * 600, "n": 600})]),
+        ],
+        None,
+        [str(t / "prompts.jsonl"), "'long'", "context of 512"],
+    ),
     "prompts_unjudgeable_by_oracle": lambda t, r: (
         [*BASE, "data.source=" + prompts_file(t, [json.dumps({"prompt": f"Write a haiku {i}."}) for i in range(30)])],
         None,
