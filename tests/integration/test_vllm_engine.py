@@ -3,8 +3,8 @@
 
 One engine per model, started once: a tiny random Llama (float32, the sample config's defaults) for most tests,
 SmolLM2-135M-Instruct for the last; one more in a child process checks that a fresh engine repeats the samples.
-The tiny model is dno's built-in one with heads of 32 (`tiny_model`): vLLM's CPU attention takes head sizes from
-32 up, the built-in model's are 16. What the sampler sends the engine (prompt ids, SamplingParams) and gets back
+The tiny model is dno's built-in one (its head of 32 is what vLLM's CPU attention needs: it takes head sizes
+from 32 up). `dno run tiny sample.backend=vllm` runs the whole loop through the engine. What the sampler sends the engine (prompt ids, SamplingParams) and gets back
 (token ids) is read by wrapping the engine's `generate` (`engine_call`). ~2.5 min on one CPU core.
 """
 
@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("vllm")
 
@@ -40,17 +39,9 @@ def prompts():
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_model_dir, tmp_path_factory):
-    """The built-in tiny random Llama (2 layers, SmolLM2's tokenizer) with 2 heads of 32 instead of 16."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("tiny32")
-    config = LlamaConfig.from_pretrained(tiny_model_dir)
-    config.hidden_size, config.intermediate_size, config.head_dim = 64, 128, 32
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
-    return out
+def tiny_model(tiny_model_dir):
+    """The built-in tiny random Llama (2 layers, one head of 32, SmolLM2's tokenizer)."""
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +197,21 @@ def test_smollm2_samples_differ_stop_at_its_end_of_turn_and_greedy_is_hfs(prompt
     model, tok = models.load_policy(path, "float32", "cpu")
     hf_greedy = HFSampler(model, tok, batch_size=8).generate(prompts[:8], 1, seed=SEED, **GREEDY)
     assert [g[0].text for g in greedy] == [g[0].text for g in hf_greedy], "float32 greedy: the HF sampler's answers"
+
+
+def test_dno_run_tiny_with_the_vllm_backend_runs_to_the_end(tmp_path):
+    """The loop with every sampling stage in vLLM's CPU engine (each stage in its own child process)."""
+    from tiny_runs import FAST
+
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "dno.cli", "run", *FAST, "sample.backend=vllm", "--run-dir", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    samples = [json.loads(line) for line in (run / "iter_1" / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 12 and all(len(s["responses"]) == 4 for s in samples)
+    assert (run / "iter_1" / "policy" / "model.safetensors").is_file()
+    assert json.loads((run / "iter_1" / "eval" / "metrics.json").read_text())["n"] == 4
