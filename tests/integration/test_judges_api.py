@@ -277,3 +277,36 @@ def test_dno_run_with_api_judge_completes_an_iteration_and_never_writes_the_key(
         if path.is_file():
             assert api_key.encode() not in path.read_bytes(), path
     assert api_key not in proc.stdout + proc.stderr
+
+
+def test_injected_429_5xx_and_resets_lose_nothing_invent_nothing_and_pay_once(llama_server, tmp_path):
+    """≥ 100 faults through a real proxy in front of the real server: every judgment equals the one a
+    fault-free pass gets, and the server answered each question once (plus once per answer cut mid-body,
+    which was paid for and never arrived)."""
+    from fault_proxy import FAULTS, FaultProxy
+
+    ps = prompts(12, seed=11)
+    cands = [candidates(p) for p in ps]
+    clean = build_judge(judge_cfg(llama_server, logprobs=False), cache_dir=None).score_many(ps, cands)
+    before = llama_server.counts()[1]
+    proxy = FaultProxy(llama_server.base_url, rate=0.62, seed=1).start()
+    try:
+
+        class Via:
+            base_url = proxy.base_url
+
+        j = build_judge(judge_cfg(Via, logprobs=False, max_retries=30, backoff_s=0.001), cache_dir=tmp_path)
+        faulty = j.score_many(ps, cands)
+    finally:
+        proxy.stop()
+    faults = sum(proxy.faults.values())
+    print(f"\ninjected {faults} faults: {dict(proxy.faults)}; questions {len(proxy.delivered)}")
+    assert faults >= 100 and set(proxy.faults) == set(FAULTS)
+    assert [r.scores for r in faulty] == [r.scores for r in clean]  # nothing lost, nothing invented
+    u = j.usage()
+    assert u["transport_failures"] == 0 and u["answered"] == 12 * 3 * 2
+    assert set(proxy.delivered.values()) == {1}, "a question whose answer arrived was asked again"
+    assert len(proxy.delivered) == u["answered"] + u["parse_retries"]  # a re-ask of an unparseable answer differs
+    recv, done = llama_server.counts()
+    for sha, n in proxy.delivered.items():  # the server's own log: paid once, plus the answers cut mid-body
+        assert done[sha] - before[sha] == n + proxy.lost_after_answer[sha]
