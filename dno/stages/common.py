@@ -29,14 +29,17 @@ def sampler(run: RunDir, t: int, batch_size: int):
 
 
 def greedy(run: RunDir, t: int, prompts: list[dict], desc: str) -> list[dict]:
-    """π_t's greedy answers to `prompts` through the run's sampler: [{id, response, finished}]."""
+    """π_t's greedy answers to `prompts` through the run's sampler: [{id, response, finished, tokens}]."""
     ev = run.cfg.eval
     engine = sampler(run, t, ev.batch_size)
     with bar(len(prompts), desc) as progress:
         gens = engine.generate(
             prompts, 1, temperature=0.0, top_p=1.0, max_new_tokens=ev.max_new_tokens, seed=0, progress=progress
         )
-    return [{"id": p["id"], "response": g[0].text, "finished": g[0].finished} for p, g in zip(prompts, gens)]
+    return [
+        {"id": p["id"], "response": g[0].text, "finished": g[0].finished, "tokens": g[0].tokens}
+        for p, g in zip(prompts, gens)
+    ]
 
 
 def shard_inputs(run: RunDir, t: int, stage: str) -> list:

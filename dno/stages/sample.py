@@ -55,6 +55,7 @@ def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
             "id": p["id"],
             "responses": [g.text for g in gs],
             "finished": [g.finished for g in gs],
+            "tokens": [g.tokens for g in gs],
             "sources": ["student"] * cfg.k + ["teacher"] * (len(gs) - cfg.k),
             "seed": seed,
         }

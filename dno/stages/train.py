@@ -88,6 +88,9 @@ def train(run: RunDir, t: int) -> None:
             "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
             "gradient_checkpointing": cfg.gradient_checkpointing,
             "lora_r": cfg.lora_r,
+            # each pair is one row: its prompt once, then both responses (for tokens/s in the report)
+            "tokens_per_epoch": sum(len(i.chosen.ids) + len(i.rejected.ids) - i.chosen.prompt_len for i in items),
+            "epochs": cfg.epochs,
         },
     )
     save_policy(trained, tok, d)

@@ -219,3 +219,16 @@ def test_report_errors_are_one_line(tmp_path, capsys):
     run = make_run(tmp_path / "r")
     with pytest.raises(DnoError, match="no such evaluation"):
         write_report([run], eval_key="nope__oracle")
+
+
+def test_report_shows_tokens_per_second_per_stage(tmp_path):
+    run = make_run(tmp_path / "run_tps")
+    d = run / "iter_1"
+    io.write_jsonl(d / "samples.jsonl", [{"id": f"s{i}", "responses": ["a", "b"], "tokens": [5, 5]} for i in range(20)])
+    rows = [dict(r, tokens=3) for r in io.read_jsonl(d / "eval" / "responses.jsonl")]  # 100 answers
+    io.write_jsonl(d / "eval" / "responses.jsonl", rows)
+    io.write_json(d / "train_summary.json", {"pairs": 10, "steps": 5, "tokens_per_epoch": 600, "epochs": 2})
+    text = write_report([run]).read_text()
+    # timings of iteration 1: sample 10 s, train 30 s, eval 5 s
+    assert "## Throughput (tokens/s)" in text
+    assert "| 1 | 20 | 40 | 60 | – | – |" in text

@@ -34,6 +34,8 @@ class RunData:
     train_logs: dict[int, list[dict]] = field(default_factory=dict)
     judge_stats: dict[int, dict] = field(default_factory=dict)
     timings: dict[int, dict] = field(default_factory=dict)
+    tokens: dict[int, dict] = field(default_factory=dict)
+    """Iteration → stage → tokens the stage generated (sample, eval, val, ood) or trained on (train, all epochs)."""
 
     @property
     def train_judge(self) -> str:
@@ -107,6 +109,26 @@ def _judgment_stats(path: Path) -> dict:
     return dict(acc)
 
 
+def _stage_tokens(d: Path) -> dict[str, int]:
+    """Tokens per stage of one iteration, from what the stages recorded (runs made before they did: none)."""
+    out = {}
+    if (d / "samples.jsonl").is_file():
+        rows = io.read_jsonl(d / "samples.jsonl")
+        if rows and "tokens" in rows[0]:
+            out["sample"] = sum(sum(r["tokens"]) for r in rows)
+    for stage in ("eval", "val", "ood"):
+        path = d / stage / "responses.jsonl"
+        rows = io.read_jsonl(path) if path.is_file() else []
+        if rows and "tokens" in rows[0]:
+            out[stage] = sum(r["tokens"] for r in rows)
+    summary = d / "train_summary.json"
+    if summary.is_file():
+        s = io.read_json(summary)
+        if "tokens_per_epoch" in s:
+            out["train"] = s["tokens_per_epoch"] * s.get("epochs", 1)
+    return out
+
+
 def load_run(root: str | Path, eval_key: str | None = None, label: str | None = None) -> RunData:
     root = Path(root)
     cfg_path = root / "config.yaml"
@@ -153,6 +175,7 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
             run.judge_stats[t] = stats
         if (d / "timings.json").is_file():
             run.timings[t] = io.read_json(d / "timings.json")
+        run.tokens[t] = _stage_tokens(d)
     if not run.iterations():
         raise DnoError(f"{root}: no finished stage to report on yet (no iter_<t>/pairs.jsonl or eval/metrics.json)")
     return run

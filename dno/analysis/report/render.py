@@ -312,7 +312,35 @@ def render(runs: list[RunData]) -> str:
             "",
             table((["run"] if multi else []) + ["iter", "sample", "judge", "pair", "train", "eval", "total"], rows),
         ]
+    L += _throughput(runs, multi)
     return "\n".join(L)
+
+
+THROUGHPUT_STAGES = ("sample", "train", "eval", "val", "ood")
+
+
+def _throughput(runs: list[RunData], multi: bool) -> list[str]:
+    """Tokens per second of each stage: generated tokens for the sampling stages, trained tokens (every epoch,
+    the reference pass's time included) for train. The stage with the lowest figure is the one to scale."""
+    rows = []
+    for r in runs:
+        for t in sorted(r.tokens):
+            tok, secs = r.tokens[t], r.timings.get(t, {})
+            if not tok:
+                continue
+            rate = [tok[s] / secs[s] if s in tok and secs.get(s) else None for s in THROUGHPUT_STAGES]
+            rows.append(([r.label] if multi else []) + [str(t)] + [num(x, ".0f") for x in rate])
+    if not rows:
+        return []
+    return [
+        "",
+        "## Throughput (tokens/s)",
+        "",
+        "Generated tokens per second for sample, eval, val and ood; tokens trained on per second (all epochs, "
+        "the reference pass included) for train.",
+        "",
+        table((["run"] if multi else []) + ["iter", *THROUGHPUT_STAGES], rows),
+    ]
 
 
 def write_report(roots: list[str | Path], out: str | Path | None = None, eval_key: str | None = None) -> Path:
