@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="all|1,3",
         help="which iterations (default: all trained; iteration 0 too when the baseline is not iter0)",
     )
-    ev.add_argument("--split", default="test", choices=("test", "val"), help="held-out prompts to use")
+    ev.add_argument("--split", default="test", choices=("test", "val", "ood"), help="held-out prompts to use")
     ev.add_argument(
         "--report", action="store_true", help="also write report.md and plots into the evaluation directory"
     )

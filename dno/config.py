@@ -56,6 +56,10 @@ class DataConfig:
     """Held-out validation prompts (disjoint from train and test) on which the best iteration is chosen."""
     test_prompts: int = setting(128, at_least(1))
     """Held-out test prompts on which win rate is reported."""
+    ood_prompts: int = setting(128, at_least(0))
+    """Out-of-distribution test prompts (synthetic tasks only): the same skills phrased in templates and words
+    the training prompts never use (each task's `generate_ood`), evaluated per iteration beside the test
+    prompts, so a gain that only learned the generator's phrasing shows. 0 = none."""
     seed: int = 1234
     """Fixes which prompts land in train, validation and test."""
 
@@ -212,6 +216,10 @@ class EvalConfig:
     batch_size: int = setting(32, at_least(1))
     bootstrap: int = setting(2000, at_least(100))
     """Bootstrap resamples for the 95% interval of the win rate."""
+    best_on: Literal["val", "ood"] = "val"
+    """Which held-out win rate picks the best iteration (best.json): the validation prompts (`val`, phrased
+    like training) or the out-of-distribution prompts (`ood`; their win rate is then no longer an unbiased
+    test of the chosen iteration)."""
 
 
 @dataclass

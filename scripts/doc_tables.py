@@ -73,6 +73,10 @@ def collect(run: Path, name: str) -> Path:
         row["pairs"] = dict(Counter(p["type"] for p in _read_jsonl(d / "pairs.jsonl")))
         if (d / "val" / "metrics.json").is_file():
             row["val_win_rate"] = _read_json(d / "val" / "metrics.json")["win_rate"]
+        if (d / "ood" / "metrics.json").is_file():
+            o = _read_json(d / "ood" / "metrics.json")
+            row["ood"] = {k: o.get(k) for k in ("win_rate", "ci_low", "ci_high", "n")}
+            row["ood"]["by_task"] = {k: v["win_rate"] for k, v in sorted((o.get("by_task") or {}).items())}
         iterations.append(row)
     best = _read_json(run / "best.json") if (run / "best.json").is_file() else None
     out = {
@@ -131,6 +135,11 @@ def run_table(names: list[str]) -> str:
         ]
         for r in res["iterations"]
     ]
+    if any("ood" in r for r in res["iterations"]):  # out of distribution: beside the test columns
+        head[3:3] = ["OOD win rate", "OOD 95% CI"]
+        rows[0][3:3] = ["50.0 (itself)", DASH]
+        for row, r in zip(rows[1:], res["iterations"]):
+            row[3:3] = [pct(r["ood"]["win_rate"]), interval(r["ood"])] if "ood" in r else [DASH, DASH]
     return table(head, rows)
 
 

@@ -13,6 +13,7 @@ FAST = [
     "data.prompts_per_iteration=12",
     "data.test_prompts=4",
     "data.val_prompts=0",
+    "data.ood_prompts=4",
     "sample.max_new_tokens=4",
     "sample.batch_size=4",
     "eval.max_new_tokens=4",

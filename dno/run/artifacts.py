@@ -63,7 +63,7 @@ SCHEMAS: dict[str, dict] = {
     "iter_*/*/metrics.json": METRICS,
     "evals/*/iter_*/metrics.json": METRICS,
     "iter_*/train_summary.json": {"steps": int, "pairs": int},
-    "best.json": {"iteration": int, "val_win_rate": _finite, "policy": _text},
+    "best.json": {"iteration": int, "policy": _text},
 }
 
 

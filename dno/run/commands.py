@@ -191,7 +191,7 @@ def _run_stage(args, shard) -> int:
         raise DnoError(f"--iter {t}: this run has iterations 1..{run.cfg.iterations}")
     if not (run.iter_dir(t) / "prompts.jsonl").is_file():
         stages.prepare(run)
-    todo = [stage] if stage != "eval" else ["eval", "val"]
+    todo = [stage] if stage != "eval" else list(stages.EVALS)
     for s in todo:
         done = stages.is_done(run, t, s) or (
             shard is not None
@@ -203,7 +203,7 @@ def _run_stage(args, shard) -> int:
         missing = stages.missing_input(run, t, s)
         if missing:
             raise DnoError(f"iter {t} {s}: its input is not there yet; run {missing} first")
-        if s in ("eval", "val"):
+        if s in stages.EVALS:
             stages.baseline(run)
         start = time.perf_counter()
         if shard is not None:

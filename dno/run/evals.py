@@ -220,8 +220,8 @@ def run_eval(
 ) -> tuple[Path, dict[int, dict]]:
     """Evaluate the chosen iterations; returns the evaluation directory and {iteration: metrics}."""
     run = open_run(root)
-    if split not in ("test", "val"):
-        raise DnoError(f"--split: expected test or val, got {split!r}")
+    if split not in ("test", "val", "ood"):
+        raise DnoError(f"--split: expected test, val or ood, got {split!r}")
     jcfg = judge_config(run, judge_type, list(judge_overrides))
     judge = build_judge(jcfg, cache_dir=run.root / "judge_cache", field_prefix="judge")  # shared with `dno run`
     prompts = _prompts(run, split)

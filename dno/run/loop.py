@@ -57,7 +57,7 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
                 start = time.perf_counter()
                 faults.enter(f"iter{t}.{stage}")
                 if stages_in_children(run):  # the child records its own time
-                    run_child(run, "eval" if stage == "val" else stage, str(run.root), "--iter", str(t))
+                    run_child(run, "eval" if stage in stages.EVALS else stage, str(run.root), "--iter", str(t))
                 else:
                     stages.RUNNERS[stage](run, t)
                     run.record_time(t, stage, time.perf_counter() - start)
@@ -69,8 +69,8 @@ def run_loop(run: RunDir, stop_after: str | None = None) -> bool:
     if best is not None:
         io.write_json(run.root / "best.json", best)
         log(
-            f"best iteration on validation prompts: {best['iteration']} "
-            f"(win rate {100 * best['val_win_rate']:.1f}%): {best['policy']}"
+            f"best iteration on {'validation' if best['chosen_on'] == 'val' else 'out-of-distribution'} prompts: "
+            f"{best['iteration']} (win rate {100 * best[best['chosen_on'] + '_win_rate']:.1f}%): {best['policy']}"
         )
     table = summary_table(run)
     io.write_text(run.root / "summary.md", table)
@@ -125,7 +125,7 @@ def _stage_note(run: RunDir, t: int, stage: str) -> str:
     if stage == "pair":
         counts = stages.pair_counts(run, t)
         return f", {sum(counts.values())} pairs" + (f" ({dict(counts)})" if counts else "")
-    if stage in ("eval", "val"):
+    if stage in stages.EVALS:
         m = io.read_json(run.iter_dir(t) / stage / "metrics.json")
         return f", win rate {100 * m['win_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}]" + (
             f", length-controlled {100 * m['lc_win_rate']:.1f}%, length ×{m['length_ratio']:.2f}"
@@ -137,8 +137,8 @@ def _stage_note(run: RunDir, t: int, stage: str) -> str:
 
 def summary_table(run: RunDir) -> str:
     """summary.md: win rate per iteration against π_0, with the seconds each stage took."""
-    head = ["iter", "win rate vs iter 0", "95% CI", "val win rate", "mean score", "pairs", "mean length (chars)"]
-    head += [f"{s} s" for s in stages.STAGES]
+    head = ["iter", "win rate vs iter 0", "95% CI", "OOD win rate", "OOD 95% CI", "val win rate", "mean score"]
+    head += ["pairs", "mean length (chars)"] + [f"{s} s" for s in stages.STAGES]
     rows = []
     for t in range(1, run.cfg.iterations + 1):
         path = run.iter_dir(t) / "eval" / "metrics.json"
@@ -147,29 +147,18 @@ def summary_table(run: RunDir) -> str:
         m = io.read_json(path)
         if not rows:
             rows.append(
-                [
-                    "0",
-                    "50.0 (itself)",
-                    DASH,
-                    "50.0",
-                    num(m["baseline_mean_score"], ".2f"),
-                    DASH,
-                    num(m["baseline_mean_length"]),
-                ]
+                ["0", "50.0 (itself)", DASH, "50.0", DASH, "50.0", num(m["baseline_mean_score"], ".2f"), DASH]
+                + [num(m["baseline_mean_length"])]
                 + [DASH] * len(stages.STAGES)
             )
         times = run.timings(t)
-        val = run.iter_dir(t) / "val" / "metrics.json"
+        val, ood = (run.iter_dir(t) / s / "metrics.json" for s in ("val", "ood"))
+        o = io.read_json(ood) if ood.is_file() else None
         rows.append(
-            [
-                str(t),
-                pct(m["win_rate"]),
-                interval(m),
-                pct(io.read_json(val)["win_rate"]) if val.is_file() else DASH,
-                num(m["mean_score"], ".2f"),
-                str(sum(stages.pair_counts(run, t).values())),
-                num(m["mean_length"]),
-            ]
+            [str(t), pct(m["win_rate"]), interval(m)]
+            + ([pct(o["win_rate"]), interval(o)] if o else [DASH, DASH])
+            + [pct(io.read_json(val)["win_rate"]) if val.is_file() else DASH, num(m["mean_score"], ".2f")]
+            + [str(sum(stages.pair_counts(run, t).values())), num(m["mean_length"])]
             + [num(times.get(s)) for s in stages.STAGES]
         )
     return f"# {run.root.name}: win rate per iteration\n\n" + table(head, rows)

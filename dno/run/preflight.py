@@ -71,7 +71,7 @@ def judges_needed(cfg, run_root: Path | None) -> set[str]:
     for t in range(1, cfg.iterations + 1):
         if not stages.is_done(run, t, "judge"):
             needed.add("judge")
-        if not (stages.is_done(run, t, "eval") and stages.is_done(run, t, "val")):
+        if not all(stages.is_done(run, t, s) for s in stages.EVALS):
             needed.add("eval.judge")
     return needed
 

@@ -113,9 +113,16 @@ class RunDir:
         files = {"test": self.root / "test_prompts.jsonl"}
         if self.cfg.data.val_prompts:
             files["val"] = self.root / "val_prompts.jsonl"
+        if self.has_ood:
+            files["ood"] = self.root / "ood_prompts.jsonl"
         for t in range(1, self.cfg.iterations + 1):
             files[f"train{t}"] = self.iter_dir(t) / "prompts.jsonl"
         return files
+
+    @property
+    def has_ood(self) -> bool:
+        """Out-of-distribution prompts exist for the built-in tasks only (data.ood_prompts)."""
+        return self.cfg.data.source == "synthetic" and self.cfg.data.ood_prompts > 0
 
     def iter_dir(self, t: int) -> Path:
         return self.root / f"iter_{t}"

@@ -1,4 +1,4 @@
-"""Eval and val: π_t's greedy answers to the held-out prompts, judged against π_0's; the best iteration."""
+"""Eval, val and ood: π_t's greedy answers to the held-out prompts, judged against π_0's; the best iteration."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from dno.training import tracking
 
 
 def evaluate(run: RunDir, t: int, split: str = "test") -> None:
-    """Win rate of π_t against π_0 on the test (or validation) prompts, ties = ½; metrics.json is written last."""
+    """Win rate of π_t against π_0 on the test (validation, out-of-distribution) prompts, ties = ½; metrics.json
+    is written last."""
     out = run.iter_dir(t) / ("eval" if split == "test" else split)
     prompts = io.read_jsonl(run.root / f"{split}_prompts.jsonl")
     responses_path = out / "responses.jsonl"
@@ -41,19 +42,26 @@ def validate(run: RunDir, t: int) -> None:
     evaluate(run, t, "val")
 
 
+def evaluate_ood(run: RunDir, t: int) -> None:
+    evaluate(run, t, "ood")
+
+
 def best_iteration(run: RunDir) -> dict | None:
-    """The iteration whose policy wins most often on the validation prompts (π_0 counts as 50%)."""
-    if not run.cfg.data.val_prompts:
+    """The iteration whose policy wins most often on the validation (or, with eval.best_on: ood, the
+    out-of-distribution) prompts; π_0 counts as 50%."""
+    split = run.cfg.eval.best_on
+    if not (run.cfg.data.val_prompts if split == "val" else run.has_ood):
         return None
     rates = {0: 0.5}
     for t in range(1, run.cfg.iterations + 1):
-        path = run.iter_dir(t) / "val" / "metrics.json"
+        path = run.iter_dir(t) / split / "metrics.json"
         if path.is_file():
             rates[t] = io.read_json(path)["win_rate"]
     best = max(rates, key=lambda k: (rates[k], -k))  # ties go to the earlier, cheaper policy
     return {
         "iteration": best,
-        "val_win_rate": rates[best],
+        "chosen_on": split,
+        f"{split}_win_rate": rates[best],
         "policy": run.cfg.policy.model if best == 0 else f"iter_{best}/policy",
-        "val_win_rates": rates,
+        f"{split}_win_rates": rates,
     }

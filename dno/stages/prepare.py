@@ -7,7 +7,7 @@ from dno.run.rundir import RunDir
 from dno.stages.common import greedy
 from dno.tasks import make_splits
 
-BASELINE_FILES = {"test": "responses.jsonl", "val": "val_responses.jsonl"}
+BASELINE_FILES = {"test": "responses.jsonl", "val": "val_responses.jsonl", "ood": "ood_responses.jsonl"}
 
 
 def prepare(run: RunDir) -> None:

@@ -46,6 +46,26 @@ def synthetic_pool(n: int, weights: dict[str, float], seed: int) -> list[dict]:
     return out
 
 
+def ood_pool(n: int, weights: dict[str, float], seed: int) -> list[dict]:
+    """`n` distinct out-of-distribution prompts from the task mix's `generate_ood` (tasks without one are
+    left out); fixed by the seed, and independent of the training pool's draws."""
+    names = sorted(w for w in weights if weights[w] > 0 and TASKS.get(w, "data.tasks").generate_ood(random.Random(0)))
+    if not names:
+        return []
+    rng = random.Random(f"ood-{seed}")
+    seen: set[str] = set()
+    out: list[dict] = []
+    for _ in range(n * 50):
+        if len(out) == n:
+            break
+        name = rng.choices(names, [weights[k] for k in names])[0]
+        rec = {"task": name, **TASKS.get(name, "data.tasks").generate_ood(rng)}
+        if rec["prompt"] not in seen:
+            seen.add(rec["prompt"])
+            out.append(rec)
+    return out
+
+
 def _record_from_row(row: object, where: str) -> dict:
     if not isinstance(row, dict):
         raise DnoError(f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -133,6 +153,8 @@ def make_splits(data_cfg, iterations: int) -> dict[str, list[dict]]:
                 f"(test {n_test} + val {n_val} + {iterations} x {n_train} train); lower data.* or iterations"
             )
     splits = {"test": pool[:n_test], "val": pool[n_test : n_test + n_val]}
+    if data_cfg.source == "synthetic" and data_cfg.ood_prompts:
+        splits["ood"] = [_finish(dict(r), "") for r in ood_pool(data_cfg.ood_prompts, data_cfg.tasks, data_cfg.seed)]
     for t in range(iterations):
         start = n_test + n_val + t * n_train
         splits[f"train{t + 1}"] = pool[start : start + n_train]

@@ -23,6 +23,21 @@ CONCISE_WORDS = 6
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
+# Out-of-distribution phrasings: wording and templates the training prompts never use.
+OOD_TWO = [
+    "Add {a} and {b}. Reply with only the result.",
+    "{a} plus {b} equals what? Give just the number.",
+    "Compute the sum of {a} and {b}; respond with the number alone.",
+    "I have {a} apples and buy {b} more. How many apples do I have now? Only the number, please.",
+    "Calculate {a}+{b} and state the total, nothing else.",
+    "What do you get when you add {b} to {a}? Just the number.",
+]
+OOD_THREE = [
+    "Add {a}, {b} and {c}. Reply with only the result.",
+    "What is the total of {a}, {b} and {c}? Only the number.",
+]
+
+
 def last_number(text: str) -> float | None:
     found = _NUMBER.findall(text.replace(",", ""))
     return float(found[-1]) if found else None
@@ -36,6 +51,13 @@ class Arithmetic(Task):
     def generate(self, rng: random.Random) -> dict:
         a, b = rng.randint(10, 99), rng.randint(10, 99)
         return {"task": NAME, "prompt": f"What is {a} + {b}? Answer with just the number.", "answer": a + b}
+
+    def generate_ood(self, rng: random.Random) -> dict:
+        a, b = rng.randint(10, 99), rng.randint(10, 99)
+        if rng.random() < 0.25:  # a neighbouring skill: three small terms
+            c = rng.randint(1, 9)
+            return {"task": NAME, "prompt": rng.choice(OOD_THREE).format(a=a, b=b, c=c), "answer": a + b + c}
+        return {"task": NAME, "prompt": rng.choice(OOD_TWO).format(a=a, b=b), "answer": a + b}
 
     def check(self, record: dict, where: str) -> None:
         super().check(record, where)

@@ -8,6 +8,7 @@ A task is one module of this package with one registered class:
         fields = ("target",)                  # what a prompt record must carry for the oracle
         def generate(self, rng): return {"prompt": "...", "target": ...}
         def score(self, record, response): return 6.0, {"why": ...}     # 0-6, the rubric's scale
+        def generate_ood(self, rng): ...      # optional: the same skill in phrasings generate never uses
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class Task:
     def generate(self, rng: random.Random) -> dict:
         """A fresh prompt record: {"prompt": str, **fields}."""
         raise NotImplementedError
+
+    def generate_ood(self, rng: random.Random) -> dict | None:
+        """A prompt of the same skill (or a neighbouring one the oracle can check) phrased in words and
+        templates that `generate` never uses: the out-of-distribution evaluation. None: the task has none."""
+        return None
 
     def score(self, record: dict, response: str) -> tuple[float, dict]:
         """The oracle: a 0-6 score for `response` and the checks behind it."""

@@ -48,6 +48,24 @@ REQUESTS = [
     "Give a short fact about {t}.",
     "Write a short line about {t}.",
 ]
+# Out-of-distribution requests, topics and constraint wordings: never in the training prompts.
+OOD_REQUESTS = [
+    "Compose a brief remark on {t}.",
+    "Tell me something about {t}.",
+    "Share a thought about {t}.",
+    "Jot down a line on {t}.",
+]
+OOD_TOPICS = ["a volcano", "chess", "a harbor", "a violin", "the night sky", "a kite", "soup", "a lighthouse"]
+OOD_WORDING = {
+    "max_words": "Your reply must not exceed {n} words.",
+    "include_word": 'Make sure the word "{word}" appears in it.',
+    "forbid_word": 'Avoid the word "{word}" entirely.',
+    "lowercase": "Write everything in lowercase, no capitals at all.",
+    "uppercase": "Respond in ALL CAPS.",
+    "end_with": 'Make "{word}" the very last word.',
+    "start_with": 'Begin with the word "{word}".',
+    "bullets": 'Give exactly {n} items as a list, each line starting with "- ".',
+}
 WORDS = ["blue", "happy", "quiet", "bright", "green", "gentle", "warm", "small", "old", "calm"]
 
 
@@ -121,7 +139,14 @@ class Instructions(Task):
     fields = ("constraints",)
 
     def generate(self, rng: random.Random) -> dict:
-        topic = rng.choice(TOPICS)
+        return self._draw(rng, TOPICS, REQUESTS, describe)
+
+    def generate_ood(self, rng: random.Random) -> dict:
+        return self._draw(rng, OOD_TOPICS, OOD_REQUESTS, lambda c: OOD_WORDING[c["type"]].format(**c))
+
+    @staticmethod
+    def _draw(rng: random.Random, topics: list[str], requests: list[str], wording) -> dict:
+        topic = rng.choice(topics)
         kinds = [rng.choice(sorted(CONSTRAINTS))]
         if rng.random() < 0.5:
             second = rng.choice(
@@ -129,7 +154,7 @@ class Instructions(Task):
             )
             kinds.append(second)
         constraints = [_draw_constraint(k, rng, topic) for k in kinds]
-        text = " ".join([rng.choice(REQUESTS).format(t=topic)] + [describe(c) for c in constraints])
+        text = " ".join([rng.choice(requests).format(t=topic)] + [wording(c) for c in constraints])
         return {"task": NAME, "prompt": text, "constraints": constraints}
 
     def check(self, record: dict, where: str) -> None:

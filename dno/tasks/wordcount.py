@@ -35,6 +35,15 @@ TOPICS = [
     "honey",
 ]
 
+# Out-of-distribution phrasings and topics: never in the training prompts.
+OOD = [
+    "Describe {t} using precisely {n} words.",
+    "Give me a {n}-word sentence about {t}.",
+    "In exactly {n} words, say something about {t}.",
+    "Say something about {t}; your reply must be {n} words long, no more, no less.",
+]
+OOD_TOPICS = ["a volcano", "chess", "a harbor", "a violin", "the night sky", "a kite", "soup", "a lighthouse"]
+
 
 @register_task
 class WordCount(Task):
@@ -44,6 +53,10 @@ class WordCount(Task):
     def generate(self, rng: random.Random) -> dict:
         n = rng.randint(3, 10)
         return {"task": NAME, "prompt": f"Write about {rng.choice(TOPICS)} in exactly {n} words.", "n": n}
+
+    def generate_ood(self, rng: random.Random) -> dict:
+        n = rng.randint(3, 10)
+        return {"task": NAME, "prompt": rng.choice(OOD).format(t=rng.choice(OOD_TOPICS), n=n), "n": n}
 
     def check(self, record: dict, where: str) -> None:
         super().check(record, where)

@@ -232,3 +232,29 @@ def test_report_shows_tokens_per_second_per_stage(tmp_path):
     # timings of iteration 1: sample 10 s, train 30 s, eval 5 s
     assert "## Throughput (tokens/s)" in text
     assert "| 1 | 20 | 40 | 60 | – | – |" in text
+
+
+# Out of distribution: iteration 2 gains on the test prompts (65 → 70%) but falls here (62 → 55%); iteration 3's
+# arithmetic is below iteration 0 out of distribution.
+OOD_OUTCOMES = {
+    1: {"arithmetic": [1.0] * 31 + [0.0] * 19, "instructions": [1.0] * 31 + [0.0] * 19},  # 62%
+    2: {"arithmetic": [1.0] * 27 + [0.5] * 1 + [0.0] * 22, "instructions": [1.0] * 27 + [0.5] + [0.0] * 22},  # 55%
+    3: {"arithmetic": [1.0] * 5 + [0.0] * 45, "instructions": [1.0] * 40 + [0.0] * 10},
+}
+
+
+def test_report_shows_out_of_distribution_win_rates_and_warns_when_they_diverge(tmp_path):
+    run = make_run(tmp_path / "run_ood")
+    prompts = io.read_jsonl(run / "test_prompts.jsonl")
+    base = io.read_jsonl(run / "baseline" / "responses.jsonl")
+    for t, by_task in OOD_OUTCOMES.items():
+        outs = by_task["arithmetic"] + by_task["instructions"]
+        m = eval_metrics(t, outs, base, base, [3.0] * len(outs), [3.0] * len(outs), prompts)
+        io.write_json(run / f"iter_{t}" / "ood" / "metrics.json", m)
+    text = write_report([run]).read_text()
+    assert "## Out of distribution" in text
+    assert "| 1 | 65.0 | 62.0 | [" in text and "| 2 | 70.0 | 55.0 | [" in text
+    assert "iteration 2: the test win rate rose (65.0% → 70.0%) while the out-of-distribution one fell" in text
+    assert "iteration 3: out of distribution, `arithmetic` is worse than iteration 0 (win rate 10.0%" in text
+    assert "iteration 1: the test win rate rose" not in text
+    _not_blank(run / "winrate.png")

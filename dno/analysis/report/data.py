@@ -20,6 +20,9 @@ LENGTH_WARN_RATIO = 1.5
 """Warn when an iteration's answers are this many times as long as iteration 0's."""
 LENGTH_GAIN_WARN = 0.05
 """Warn when the raw win rate exceeds the length-controlled one by this much."""
+OOD_DIVERGENCE_WARN = 0.02
+"""Warn when, from one iteration to the next, the test win rate rises and the out-of-distribution one falls
+by at least this much."""
 
 
 @dataclass
@@ -30,6 +33,8 @@ class RunData:
     eval_key: str | None
     evals: dict[int, dict] = field(default_factory=dict)
     """Iteration → metrics (dno.evaluation.summarize keys + mean_score, baseline_mean_score)."""
+    ood: dict[int, dict] = field(default_factory=dict)
+    """Iteration → metrics on the out-of-distribution prompts (the run's own eval only)."""
     pairs: dict[int, list[dict]] = field(default_factory=dict)
     train_logs: dict[int, list[dict]] = field(default_factory=dict)
     judge_stats: dict[int, dict] = field(default_factory=dict)
@@ -157,6 +162,8 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
             m = io.read_json(mpath) if mpath.is_file() else None
         if m is not None:
             run.evals[t] = m
+        if eval_key is None and (d / "ood" / "metrics.json").is_file():
+            run.ood[t] = io.read_json(d / "ood" / "metrics.json")
         if (d / "pairs.jsonl").is_file():
             run.pairs[t] = io.read_jsonl(d / "pairs.jsonl")
         if (d / "train_log.jsonl").is_file():
@@ -235,6 +242,7 @@ def warnings(run: RunData) -> list[str]:
             out.append(
                 f"{run.label} iteration {t}: {m['failures']} of {m['n']} evaluation judgments failed and are left out."
             )
+    out += ood_warnings(run)
     for t, s in sorted(run.judge_stats.items()):
         tr = s.get("train", {})
         if tr.get("failed"):
@@ -245,6 +253,29 @@ def warnings(run: RunData) -> list[str]:
     for t, rows in sorted(run.pairs.items()):
         if not rows:
             out.append(f"{run.label} iteration {t}: no pairs passed the pairing rules; nothing was trained.")
+    return out
+
+
+def ood_warnings(run: RunData) -> list[str]:
+    """Gains that do not carry over: the test win rate rising while the out-of-distribution one falls, and
+    out-of-distribution tasks below iteration 0."""
+    out = []
+    previous = (0.5, 0.5, 0)
+    for t in sorted(set(run.evals) & set(run.ood) - {0}):
+        wr, ood = run.evals[t]["win_rate"], run.ood[t]["win_rate"]
+        if wr > previous[0] and previous[1] - ood >= OOD_DIVERGENCE_WARN:
+            out.append(
+                f"{run.label} iteration {t}: the test win rate rose ({pct(previous[0])}% → {pct(wr)}%) while the "
+                f"out-of-distribution one fell ({pct(previous[1])}% → {pct(ood)}%): iteration {previous[2]} may "
+                "generalise better."
+            )
+        previous = (wr, ood, t)
+        for task, b in (run.ood[t].get("by_task") or {}).items():
+            if b.get("ci_high", 1) < 0.5:
+                out.append(
+                    f"{run.label} iteration {t}: out of distribution, `{task}` is worse than iteration 0 (win rate "
+                    f"{pct(b['win_rate'])}% {_ci(b, 'ci_low', 'ci_high')} on {b['n']} prompts)."
+                )
     return out
 
 

@@ -53,6 +53,21 @@ def plot_winrate(runs: list[RunData], path: Path) -> None:
                 alpha=1.0 if key == "win_rate" else 0.75,
                 label=f"{run.label}: {name}" if len(runs) > 1 else name,
             )
+        if run.ood:  # out of distribution: the same skills in phrasings training never saw
+            to = sorted(run.ood)
+            ys = [50.0] + [100 * run.ood[t]["win_rate"] for t in to]
+            lo = [0.0] + [100 * (run.ood[t]["win_rate"] - run.ood[t]["ci_low"]) for t in to]
+            hi = [0.0] + [100 * (run.ood[t]["ci_high"] - run.ood[t]["win_rate"]) for t in to]
+            ax.errorbar(
+                [0 + off - 0.08] + [t + off - 0.08 for t in to],
+                ys,
+                yerr=[lo, hi],
+                fmt=":^",
+                color=color,
+                capsize=3,
+                alpha=0.75,
+                label=f"{run.label}: OOD win rate" if len(runs) > 1 else "out-of-distribution win rate",
+            )
     ax.axhline(50, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("iteration")
     ax.set_ylabel("% against baseline (ties = ½)")

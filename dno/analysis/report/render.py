@@ -27,6 +27,30 @@ def _describe(run: RunData) -> str:
     )
 
 
+def _ood_section(runs: list[RunData], multi: bool) -> list[str]:
+    """Win rate on prompts phrased unlike the training prompts, overall and per task."""
+    if not any(r.ood for r in runs):
+        return []
+    L = [
+        "## Out of distribution",
+        "",
+        "The same skills asked in templates and words the training prompts never use (`data.ood_prompts`), "
+        "judged against iteration 0's answers: a gain that only learned the generator's phrasing shows here.",
+        "",
+    ]
+    head = (["run"] if multi else []) + ["iter", "test win rate %", "OOD win rate %", "95% CI", "OOD by task"]
+    rows = []
+    for r in runs:
+        for t in sorted(r.ood):
+            m, tasks = r.ood[t], r.ood[t].get("by_task") or {}
+            rows.append(
+                ([r.label] if multi else [])
+                + [str(t), pct(r.evals.get(t, {}).get("win_rate")), pct(m["win_rate"]), _ci(m, "ci_low", "ci_high")]
+                + [", ".join(f"{k} {pct(b['win_rate'])}" for k, b in sorted(tasks.items())) or "–"]
+            )
+    return L + [table(head, rows), ""]
+
+
 def render(runs: list[RunData]) -> str:
     multi = len(runs) > 1
     title = ", ".join(r.label for r in runs)
@@ -94,6 +118,7 @@ def render(runs: list[RunData]) -> str:
                 ]
             )
     L += [table(head, rows), "![win rate per iteration](winrate.png)", ""]
+    L += _ood_section(runs, multi)
 
     warns = [w for r in runs for w in warnings(r)]
     L += ["## Things to check", ""]

@@ -35,3 +35,14 @@ def test_best_iteration_is_the_highest_val_win_rate_ties_to_the_earlier(tmp_path
 
 def test_no_validation_prompts_no_choice(tmp_path):
     assert best_iteration(run_with_val(tmp_path, {1: 0.9}, val_prompts=0)) is None
+
+
+def test_best_iteration_on_the_out_of_distribution_prompts_when_asked(tmp_path):
+    val = {1: 0.6, 2: 0.7, 3: 0.75}
+    for t, r in {1: 0.58, 2: 0.62, 3: 0.55}.items():
+        io.write_json(tmp_path / f"iter_{t}" / "ood" / "metrics.json", {"win_rate": r, "iteration": t})
+    assert best_iteration(run_with_val(tmp_path, val))["iteration"] == 3
+    run = run_with_val(tmp_path, val)
+    run.cfg.eval.best_on = "ood"
+    b = best_iteration(run)
+    assert b["iteration"] == 2 and b["chosen_on"] == "ood" and b["ood_win_rate"] == 0.62

@@ -74,8 +74,9 @@ def test_splits_are_disjoint_and_fixed_by_seed():
     cfg = DataConfig(prompts_per_iteration=20, val_prompts=10, test_prompts=30, seed=7)
     a, b = make_splits(cfg, 3), make_splits(cfg, 3)
     assert a == b
-    texts = [p["messages"][0]["content"] for recs in a.values() for p in recs]
+    texts = [p["messages"][0]["content"] for name, recs in a.items() for p in recs if name != "ood"]
     assert len(texts) == len(set(texts)) == 30 + 10 + 60
+    assert not {p["messages"][0]["content"] for p in a["ood"]} & set(texts)
     assert {p["task"] for p in a["test"]} == {"arithmetic", "instructions"}
     c = make_splits(DataConfig(prompts_per_iteration=20, val_prompts=10, test_prompts=30, seed=8), 3)
     assert c["test"] != a["test"]
@@ -226,3 +227,42 @@ def test_tasks_are_registered_instances():
     rec = TASKS.get("wordcount", "data.tasks").generate(random.Random(0))
     assert isinstance(rec["prompt"], str) and 3 <= rec["n"] <= 10
     TASKS.get("wordcount", "data.tasks").check(rec, "here")  # a generated record is checkable
+
+
+def _sentences(text: str) -> set[str]:
+    """A prompt's sentences with the drawn values masked: what remains is the template's wording."""
+    import re
+
+    from dno.tasks import instructions as ins
+    from dno.tasks import wordcount as wc
+
+    for topic in sorted({*ins.TOPICS, *ins.OOD_TOPICS, *wc.TOPICS, *wc.OOD_TOPICS}, key=len, reverse=True):
+        text = text.replace(topic, "T")
+    text = re.sub(r'"[a-z]+"', "W", re.sub(r"\d+", "N", text))
+    return {s.strip() for s in re.split(r"(?<=[.?;])\s+", text) if s.strip()}
+
+
+@pytest.mark.parametrize("name", ["arithmetic", "instructions", "wordcount"])
+def test_out_of_distribution_prompts_share_no_sentence_with_training_prompts(name):
+    import random
+
+    task = TASKS.get(name, "task")
+    rng = random.Random(0)
+    train = set().union(*(_sentences(task.generate(rng)["prompt"]) for _ in range(3000)))
+    ood = [task.generate_ood(rng) for _ in range(500)]
+    assert all(task.score(r, "") is not None for r in ood)  # the oracle checks them like any prompt
+    shared = set().union(*(_sentences(r["prompt"]) for r in ood)) & train
+    assert not shared, f"{name}: out-of-distribution prompts reuse training wording: {sorted(shared)[:3]}"
+
+
+def test_ood_split_is_fixed_by_the_seed_and_follows_the_task_mix():
+    cfg = DataConfig(test_prompts=8, val_prompts=0, prompts_per_iteration=8, ood_prompts=64)
+    a, b = make_splits(cfg, 1)["ood"], make_splits(cfg, 1)["ood"]
+    assert a == b and len(a) == 64 and len({r["messages"][0]["content"] for r in a}) == 64
+    assert {r["task"] for r in a} == {"arithmetic", "instructions"}
+    assert [r["id"] for r in a[:2]] == ["ood-00000", "ood-00001"] and {r["split"] for r in a} == {"ood"}
+    other = make_splits(DataConfig(test_prompts=8, val_prompts=0, prompts_per_iteration=8, ood_prompts=64, seed=7), 1)
+    assert other["ood"] != a
+    assert "ood" not in make_splits(
+        DataConfig(test_prompts=8, val_prompts=0, prompts_per_iteration=8, ood_prompts=0), 1
+    )
