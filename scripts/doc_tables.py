@@ -79,7 +79,15 @@ def collect(run: Path, name: str) -> Path:
             row["ood"]["by_task"] = {k: v["win_rate"] for k, v in sorted((o.get("by_task") or {}).items())}
         iterations.append(row)
     best = _read_json(run / "best.json") if (run / "best.json").is_file() else None
+    last = run / f"iter_{cfg['iterations']}"
+    # the final iteration's per-prompt outcomes: methods compare head to head on the same prompts
+    outcomes = {
+        split: {r["id"]: r["outcome"] for r in _read_jsonl(last / split / "judgments.jsonl")}
+        for split in ("eval", "ood")
+        if (last / split / "judgments.jsonl").is_file()
+    }
     out = {
+        "final_outcomes": outcomes,
         "run": run.name,
         "policy": cfg["policy"]["model"],
         "judge": cfg["judge"]["type"],
@@ -143,7 +151,21 @@ def run_table(names: list[str]) -> str:
     return table(head, rows)
 
 
+def _head_to_head(res: dict, ref: dict, split: str) -> str:
+    """`+4.7 (+1.2–+8.3)`: this run's final win rate minus the reference run's, with the paired 95% interval."""
+    from dno.analysis.stats import paired_difference
+
+    a, b = (r.get("final_outcomes", {}).get(split) for r in (res, ref))
+    if not a or not b or res is ref:
+        return DASH
+    d = paired_difference(a, b)
+    return f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
+
+
 def methods_table(names: list[str]) -> str:
+    """One row per run (its final iteration); the head-to-head columns compare each run with the first named,
+    prompt by prompt (paired bootstrap), on the test and the out-of-distribution prompts."""
+    ref = _read_json(RESULTS / f"{names[0]}.json")
     head = [
         "run",
         "final iteration",
@@ -155,6 +177,9 @@ def methods_table(names: list[str]) -> str:
         "mean length",
         "pairs per iteration",
         "best on validation",
+        f"Δ win rate vs `{names[0]}` (paired 95% CI)",
+        "OOD win rate",
+        f"Δ OOD vs `{names[0]}`",
     ]
     rows = []
     for name in names:
@@ -172,6 +197,9 @@ def methods_table(names: list[str]) -> str:
                 num(r["mean_length"]),
                 " / ".join(_pairs(x) for x in res["iterations"]),
                 DASH if res["best_iteration"] is None else f"iter {res['best_iteration']}",
+                _head_to_head(res, ref, "eval"),
+                pct(r["ood"]["win_rate"]) if "ood" in r else DASH,
+                _head_to_head(res, ref, "ood"),
             ]
         )
     return table(head, rows)

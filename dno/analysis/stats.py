@@ -44,6 +44,20 @@ def bootstrap_interval(
     return lo, hi
 
 
+def paired_difference(
+    a: dict[str, float], b: dict[str, float], *, resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """Win rate of A minus win rate of B on the prompts both judged (outcomes keyed by prompt id, each against
+    the same baseline), with a 95% bootstrap interval that resamples prompts: pairing removes the
+    prompt-to-prompt variance that two separate intervals both carry, so smaller differences separate."""
+    common = [k for k in a if k in b and not math.isnan(a[k]) and not math.isnan(b[k])]
+    diffs = [a[k] - b[k] for k in sorted(common)]
+    if not diffs:
+        return {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 0}
+    lo, hi = bootstrap_interval(diffs, resamples=resamples, seed=seed)
+    return {"diff": sum(diffs) / len(diffs), "ci_low": lo, "ci_high": hi, "n": len(diffs)}
+
+
 # ---- length-controlled win rate ---------------------------------------------------------------------
 
 _RIDGE = 1e-2

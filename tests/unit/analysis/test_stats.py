@@ -95,3 +95,24 @@ def test_summarize_breaks_down_by_task():
     assert m["mean_length"] == 150 and m["baseline_mean_length"] == 100 and m["length_ratio"] == 1.5
     assert m["by_task"]["a"]["mean_length"] == 200
     assert m["ci_low"] <= m["win_rate"] <= m["ci_high"]
+
+
+def test_paired_difference_separates_what_two_separate_intervals_cannot():
+    """Two methods on the same 128 prompts: B wins wherever A wins, plus 10 more prompts. Separately their
+    intervals overlap; paired, the difference of 10/128 is clearly above 0."""
+    from dno.analysis.stats import paired_difference
+
+    rng = random.Random(3)
+    a = {f"p{i}": float(rng.random() < 0.6) for i in range(128)}
+    losses = [k for k, v in a.items() if v == 0.0][:10]
+    b = {k: (1.0 if k in losses else v) for k, v in a.items()}
+    d = paired_difference(b, a, resamples=2000)
+    assert d["diff"] == pytest.approx(10 / 128) and d["n"] == 128
+    assert 0 < d["ci_low"] < d["diff"] < d["ci_high"]
+    la, ha = bootstrap_interval(list(a.values()))
+    lb, hb = bootstrap_interval(list(b.values()))
+    assert lb < ha, "separately the two intervals overlap"
+    # only prompts both judged count; identical methods differ by exactly 0
+    b["extra"], a["p0"] = 1.0, math.nan
+    assert paired_difference(b, a)["n"] == 127
+    assert paired_difference(a, dict(a)) == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 127}
