@@ -1,4 +1,4 @@
-"""Arithmetic with an exact answer: "What is 37 + 48? Answer with just the number."
+"""Arithmetic with an exact answer: "What is 37 + 48? Answer with just the number." (or another phrasing)
 
 Two-digit addition: SmolLM2-135M gets about one sample in five right, which leaves room to improve
 (subtraction was tried: about 3%, too few right samples to learn from).
@@ -23,6 +23,15 @@ CONCISE_WORDS = 6
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
+# Training phrasings: several, so that the policy learns the skill rather than one template's surface.
+TEMPLATES = [
+    "What is {a} + {b}? Answer with just the number.",
+    "What is the sum of {a} and {b}? Answer with just the number.",
+    "Find {a} + {b}. Write only the number.",
+    "{a} + {b} = ? Reply with the number only.",
+    "How much is {a} plus {b}? Answer with a single number.",
+    "Work out {a} + {b} and give only the number.",
+]
 # Out-of-distribution phrasings: wording and templates the training prompts never use.
 OOD_TWO = [
     "Add {a} and {b}. Reply with only the result.",
@@ -50,7 +59,7 @@ class Arithmetic(Task):
 
     def generate(self, rng: random.Random) -> dict:
         a, b = rng.randint(10, 99), rng.randint(10, 99)
-        return {"task": NAME, "prompt": f"What is {a} + {b}? Answer with just the number.", "answer": a + b}
+        return {"task": NAME, "prompt": rng.choice(TEMPLATES).format(a=a, b=b), "answer": a + b}
 
     def generate_ood(self, rng: random.Random) -> dict:
         a, b = rng.randint(10, 99), rng.randint(10, 99)

@@ -47,6 +47,8 @@ REQUESTS = [
     "Say something nice about {t}.",
     "Give a short fact about {t}.",
     "Write a short line about {t}.",
+    "Write a few words on {t}.",
+    "Comment on {t} in a sentence.",
 ]
 # Out-of-distribution requests, topics and constraint wordings: never in the training prompts.
 OOD_REQUESTS = [
@@ -91,6 +93,17 @@ CONSTRAINTS = {
     "start_with": ('Start your answer with the word "{word}".', lambda r, c: _words(r)[:1] == [c["word"].lower()]),
     "bullets": ('Answer with exactly {n} bullet points, each starting with "- ".', lambda r, c: _bullets(r) == c["n"]),
 }
+# More training wordings of each constraint (the first is CONSTRAINTS' own): the skill, not one sentence.
+PHRASINGS = {
+    "max_words": ["Keep it to {n} words or fewer."],
+    "include_word": ['Use the word "{word}" somewhere.'],
+    "forbid_word": ['Never say "{word}".'],
+    "lowercase": ["Do not use any capital letters."],
+    "uppercase": ["Use uppercase letters only."],
+    "end_with": ['Finish with the word "{word}".'],
+    "start_with": ['Open with the word "{word}".'],
+    "bullets": ['Reply as exactly {n} bullet points, each starting with "- ".'],
+}
 # Pairs that contradict each other are never drawn together.
 _CLASHES = {
     frozenset(p)
@@ -116,6 +129,12 @@ def _draw_constraint(kind: str, rng: random.Random, topic: str) -> dict:
     return {"type": kind}
 
 
+def _phrase(constraint: dict, rng: random.Random) -> str:
+    """One of the training wordings of a constraint, drawn."""
+    kind = constraint["type"]
+    return rng.choice([CONSTRAINTS[kind][0], *PHRASINGS[kind]]).format(**constraint)
+
+
 def describe(constraint: dict) -> str:
     return CONSTRAINTS[constraint["type"]][0].format(**constraint)
 
@@ -139,7 +158,7 @@ class Instructions(Task):
     fields = ("constraints",)
 
     def generate(self, rng: random.Random) -> dict:
-        return self._draw(rng, TOPICS, REQUESTS, describe)
+        return self._draw(rng, TOPICS, REQUESTS, lambda c: _phrase(c, rng))
 
     def generate_ood(self, rng: random.Random) -> dict:
         return self._draw(rng, OOD_TOPICS, OOD_REQUESTS, lambda c: OOD_WORDING[c["type"]].format(**c))

@@ -35,6 +35,12 @@ TOPICS = [
     "honey",
 ]
 
+TEMPLATES = [
+    "Write about {t} in exactly {n} words.",
+    "Write exactly {n} words about {t}.",
+    "Use exactly {n} words to write about {t}.",
+    "Write a sentence of exactly {n} words about {t}.",
+]
 # Out-of-distribution phrasings and topics: never in the training prompts.
 OOD = [
     "Describe {t} using precisely {n} words.",
@@ -52,7 +58,7 @@ class WordCount(Task):
 
     def generate(self, rng: random.Random) -> dict:
         n = rng.randint(3, 10)
-        return {"task": NAME, "prompt": f"Write about {rng.choice(TOPICS)} in exactly {n} words.", "n": n}
+        return {"task": NAME, "prompt": rng.choice(TEMPLATES).format(t=rng.choice(TOPICS), n=n), "n": n}
 
     def generate_ood(self, rng: random.Random) -> dict:
         n = rng.randint(3, 10)
