@@ -19,6 +19,7 @@ directory (`scripts/compare_methods.sh` collects every method it runs).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -86,8 +87,11 @@ def collect(run: Path, name: str) -> Path:
         for split in ("eval", "ood")
         if (last / split / "judgments.jsonl").is_file()
     }
+    prompts = {"eval": run / "test_prompts.jsonl", "ood": run / "ood_prompts.jsonl"}
     out = {
         "final_outcomes": outcomes,
+        # outcomes pair only between runs that answered the same prompts
+        "prompts_sha": {k: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for k, p in prompts.items() if p.is_file()},
         "run": run.name,
         "policy": cfg["policy"]["model"],
         "judge": cfg["judge"]["type"],
@@ -156,7 +160,8 @@ def _head_to_head(res: dict, ref: dict, split: str) -> str:
     from dno.analysis.stats import paired_difference
 
     a, b = (r.get("final_outcomes", {}).get(split) for r in (res, ref))
-    if not a or not b or res is ref:
+    same_prompts = res.get("prompts_sha", {}).get(split) == ref.get("prompts_sha", {}).get(split)
+    if not a or not b or res["run"] == ref["run"] or not same_prompts:
         return DASH
     d = paired_difference(a, b)
     return f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
