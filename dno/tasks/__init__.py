@@ -25,22 +25,28 @@ def _finish(record: dict, pid: str) -> dict:
     return {"id": pid, "messages": [{"role": "user", "content": text}], **record}
 
 
-def synthetic_pool(n: int, weights: dict[str, float], seed: int) -> list[dict]:
-    """`n` distinct prompts drawn from the task mix; the same seed gives the same list."""
-    for name in sorted(weights):
-        TASKS.get(name, "data.tasks")
-    rng = random.Random(seed)
-    names = sorted(w for w in weights if weights[w] > 0)
+def _draw(n: int, weights: dict[str, float], rng: random.Random, names: list[str], generate) -> list[dict]:
+    """Up to `n` distinct prompts: a task drawn by weight, then `generate(task, rng)`; the same rng state gives
+    the same list."""
     seen: set[str] = set()
     out: list[dict] = []
     for _ in range(n * 50):
         if len(out) == n:
             break
         name = rng.choices(names, [weights[k] for k in names])[0]
-        rec = {"task": name, **TASKS.get(name, "data.tasks").generate(rng)}
+        rec = {"task": name, **generate(TASKS.get(name, "data.tasks"), rng)}
         if rec["prompt"] not in seen:
             seen.add(rec["prompt"])
             out.append(rec)
+    return out
+
+
+def synthetic_pool(n: int, weights: dict[str, float], seed: int) -> list[dict]:
+    """`n` distinct prompts drawn from the task mix; the same seed gives the same list."""
+    for name in sorted(weights):
+        TASKS.get(name, "data.tasks")
+    names = sorted(w for w in weights if weights[w] > 0)
+    out = _draw(n, weights, random.Random(seed), names, lambda task, rng: task.generate(rng))
     if len(out) < n:
         raise DnoError(f"config: the task mix {weights} cannot produce {n} distinct prompts")
     return out
@@ -52,18 +58,7 @@ def ood_pool(n: int, weights: dict[str, float], seed: int) -> list[dict]:
     names = sorted(w for w in weights if weights[w] > 0 and TASKS.get(w, "data.tasks").generate_ood(random.Random(0)))
     if not names:
         return []
-    rng = random.Random(f"ood-{seed}")
-    seen: set[str] = set()
-    out: list[dict] = []
-    for _ in range(n * 50):
-        if len(out) == n:
-            break
-        name = rng.choices(names, [weights[k] for k in names])[0]
-        rec = {"task": name, **TASKS.get(name, "data.tasks").generate_ood(rng)}
-        if rec["prompt"] not in seen:
-            seen.add(rec["prompt"])
-            out.append(rec)
-    return out
+    return _draw(n, weights, random.Random(f"ood-{seed}"), names, lambda task, rng: task.generate_ood(rng))
 
 
 def _record_from_row(row: object, where: str) -> dict:
