@@ -45,7 +45,8 @@ def check_target(root: Path) -> None:
 
     root = Path(root)
     if root.is_dir() and not (root / "config.yaml").is_file():
-        if any(p.name not in (LOCK_NAME, ".locks") for p in root.iterdir()):
+        # dno's own lock files and temporaries may be there: another dno process is creating this run
+        if any(p.name not in (LOCK_NAME, ".locks") and not p.name.endswith(io.TMP_SUFFIX) for p in root.iterdir()):
             raise DnoError(
                 f"{root}: not empty and not a dno run directory (no config.yaml); give --run-dir a new or empty folder"
             )
