@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -44,6 +45,11 @@ def within(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False
         return None if ok else f"must be in {'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
 
     return check
+
+
+def device_name(v: str) -> str | None:
+    ok = v in ("auto", "cpu", "mps") or re.fullmatch(r"cuda(:\d+)?", v)
+    return None if ok else "must be auto, cpu, cuda, cuda:N or mps"
 
 
 def registered(kind: str) -> Check:
