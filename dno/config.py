@@ -96,6 +96,23 @@ class TeacherConfig:
 
 
 @dataclass
+class NoiseConfig:
+    """A judge made wrong on purpose, reproducibly (weak-supervision studies); all 0 = the judge as it is.
+    Each pair of distinct candidates gets one draw, in this order (dno/judges/noisy.py, docs/judges.md)."""
+
+    position_bias: float = setting(0.0, within(0, 1))
+    """Probability that the first-shown candidate of a pair wins, whatever the clean verdict."""
+    length_bias: float = setting(0.0, within(0, 1))
+    """Else, probability that the longer candidate (characters) wins."""
+    flip: float = setting(0.0, within(0, 1))
+    """Else, probability that the clean verdict is reversed."""
+    score_sd: float = setting(0.0, at_least(0))
+    """Standard deviation of Gaussian noise added to every score (score points; not clipped)."""
+    seed: int = 0
+    """With the prompt id and the texts, decides every draw: reruns, resumes and shards agree."""
+
+
+@dataclass
 class JudgeConfig:
     type: str = setting("oracle", registered("judges"))
     """`oracle` (the built-in tasks' verifier), `llm` (a local causal LM), `api` (any OpenAI-compatible server),
@@ -150,6 +167,8 @@ class JudgeConfig:
     """reward_model: `auto` (cuda if available, else cpu), cpu, cuda, cuda:N or mps."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """reward_model: `auto` = bfloat16 on cuda, float32 elsewhere."""
+    noise: NoiseConfig = section(NoiseConfig)
+    """Noise added to this judge's verdicts (weak-supervision studies); off by default."""
 
 
 @dataclass
