@@ -101,7 +101,10 @@ class NoisyJudge(Judge):
             if hit is not None:
                 events[f"{i},{j}"], p[i][j] = hit
                 p[j][i] = 1.0 - p[i][j]
-        scores = reorder(s, mean_win_rates(p)) if events else list(s)
+        rates = dict.fromkeys(candidates, 0.0)  # one rate per distinct text: a repeated text is never told apart
+        for c, r in zip(candidates, mean_win_rates(p)):
+            rates[c] += r / candidates.count(c)
+        scores = reorder(s, [rates[c] for c in candidates]) if events else list(s)
         gauss = None
         if self.noise.score_sd:
             gauss = [

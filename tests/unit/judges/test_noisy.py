@@ -106,6 +106,11 @@ def test_the_same_text_twice_is_never_told_apart():
     ps, cs = prompts(100, lambda i: [f"{i} xx", f"{i} xx"])
     outs = noisy(position_bias=1.0, flip=1.0).score_many(ps, cs)
     assert all(o.scores == [2.0, 2.0] and o.info["noise"]["events"] == {} for o in outs)
+    three = noisy(position_bias=1.0).score({"id": "p", "messages": []}, ["xx", "x", "xx"])
+    assert three.scores[0] == three.scores[2] and three.info["noise"]["events"] == {
+        "0,1": "position",
+        "1,2": "position",
+    }
 
 
 def test_compare_shown_carries_the_noise_for_dno_agree():
