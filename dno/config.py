@@ -24,6 +24,7 @@ from dno.config_fields import (
     above,
     at_least,
     build,
+    device_name,
     fields_where,
     registered,
     section,
@@ -100,15 +101,33 @@ class TeacherConfig:
 
 
 @dataclass
+class NoiseConfig:
+    """A judge made wrong on purpose, reproducibly (weak-supervision studies); all 0 = the judge as it is.
+    Each pair of distinct candidates gets one draw, in this order (dno/judges/noisy.py, docs/judges.md)."""
+
+    position_bias: float = setting(0.0, within(0, 1))
+    """Probability that the first-shown candidate of a pair wins, whatever the clean verdict."""
+    length_bias: float = setting(0.0, within(0, 1))
+    """Else, probability that the longer candidate (characters) wins."""
+    flip: float = setting(0.0, within(0, 1))
+    """Else, probability that the clean verdict is reversed."""
+    score_sd: float = setting(0.0, at_least(0))
+    """Standard deviation of Gaussian noise added to every score (score points; not clipped)."""
+    seed: int = 0
+    """With the prompt id and the texts, decides every draw: reruns, resumes and shards agree."""
+
+
+@dataclass
 class JudgeConfig:
     type: str = setting("oracle", registered("judges"))
-    """`oracle` (the built-in tasks' verifier), `llm` (a local causal LM), `api` (any OpenAI-compatible server)
-    or `callable` (your Python function). See docs/judges.md."""
+    """`oracle` (the built-in tasks' verifier), `llm` (a local causal LM), `api` (any OpenAI-compatible server),
+    `reward_model` (a sequence-classification reward model) or `callable` (your Python function). See docs/judges.md."""
     mode: Literal["pointwise", "pairwise"] = "pointwise"
     """`pointwise`: all candidates in one request, each scored 0-6 on the DNO rubric. `pairwise`: P(a ≻ b) per
     pair; a candidate's score is 6 x its mean win probability against the others (DNO's r_t)."""
     model: str = ""
-    """llm: a built-in name (default `smollm2-135m-instruct`) or a model directory; api: the served model name."""
+    """llm: a built-in name (default `smollm2-135m-instruct`) or a model directory; api: the served model name;
+    reward_model: the model directory (its own tokenizer and chat template)."""
     base_url: str = setting("", url_without_credentials)
     """api: the server, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, llama.cpp)."""
     api_key_env: str = "OPENAI_API_KEY"
@@ -142,6 +161,20 @@ class JudgeConfig:
     """api: USD per million prompt tokens, for the cost in judge_usage.json (0 = not priced)."""
     price_output_per_mtok: float = setting(0.0, at_least(0))
     """api: USD per million completion tokens."""
+    reward_scale: Literal["rank", "sigmoid", "standardize", "raw"] = "rank"
+    """reward_model: how one prompt's raw rewards become 0-6 scores. `rank`: 6 x the share of the other
+    candidates it out-scores (DNO's r_t); `sigmoid`: 6 x mean σ(r_i - r_j) (Bradley-Terry r_t); `standardize`:
+    3 + z-score, clipped to 0-6; `raw`: the rewards (set the pair thresholds in reward units)."""
+    batch_size: int = setting(8, at_least(1), launch=True)
+    """reward_model: texts per forward pass."""
+    max_length: int = setting(2048, at_least(1))
+    """reward_model: tokens per text (prompt + response); longer ones are cut at the end and counted."""
+    device: str = setting("auto", device_name, launch=True)
+    """reward_model: `auto` (cuda if available, else cpu), cpu, cuda, cuda:N or mps."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """reward_model: `auto` = bfloat16 on cuda, float32 elsewhere."""
+    noise: NoiseConfig = section(NoiseConfig)
+    """Noise added to this judge's verdicts (weak-supervision studies); off by default."""
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -59,6 +60,11 @@ def url_without_credentials(v: str) -> str | None:
     if userinfo:
         return "must not hold credentials (user:password@): put the key in the variable that api_key_env names"
     return None
+
+
+def device_name(v: str) -> str | None:
+    ok = v in ("auto", "cpu", "mps") or re.fullmatch(r"cuda(:\d+)?", v)
+    return None if ok else "must be auto, cpu, cuda, cuda:N or mps"
 
 
 def registered(kind: str) -> Check:

@@ -22,6 +22,31 @@ def tiny_model_dir():
 
 
 @pytest.fixture(scope="session")
+def tiny_reward_model_dir(tiny_model_dir, tmp_path_factory):
+    """A 2-layer randomly initialised Llama reward model (one scalar head) with the tiny policy's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    out = tmp_path_factory.mktemp("reward_model")
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        num_labels=1,
+        pad_token_id=tok.pad_token_id,
+    )
+    LlamaForSequenceClassification(config).save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
 def sampled_run(tmp_path_factory):
     """A prepared tiny run (tests/tiny_runs.FAST) whose iteration 1 was sampled and judged without shards.
     Shared: tests copy it (tiny_runs.prepared_with_samples) rather than change it."""

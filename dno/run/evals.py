@@ -56,7 +56,7 @@ def judge_config(run: RunDir, judge_type: str | None, overrides: list[str]) -> J
         if not text.strip().startswith("judge."):
             raise DnoError(f"command line: `{text}`: expected judge.KEY=VALUE")
     data = config_mod.apply_overrides({"judge": data}, overrides)["judge"]
-    return config_mod.build(JudgeConfig, data, "judge.", "command line")
+    return config_mod.validate(config_mod.build(JudgeConfig, data, "judge.", "command line"), "command line", "judge.")
 
 
 def judge_key(jcfg: JudgeConfig) -> str:
