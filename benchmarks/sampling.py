@@ -28,9 +28,9 @@ import torch  # noqa: E402
 
 from dno import models  # noqa: E402
 from dno.config import DataConfig  # noqa: E402
+from dno.data import make_splits  # noqa: E402
 from dno.generation.hf import HFSampler, _eos_ids, batch_seed  # noqa: E402
 from dno.models import render_prompt  # noqa: E402
-from dno.tasks import make_splits  # noqa: E402
 
 
 @torch.no_grad()

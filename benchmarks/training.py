@@ -59,7 +59,7 @@ NICE = ["It is lovely and warm.", "Bright, calm and kind.", "A simple, pleasant 
 
 def synthetic_pairs(n: int, seed: int = 7) -> list[dict]:
     from dno.config import DataConfig
-    from dno.tasks import make_splits
+    from dno.data import make_splits
 
     prompts = make_splits(DataConfig(prompts_per_iteration=n, test_prompts=0), 1)["train1"]
     out = []

@@ -44,7 +44,7 @@ def child(args) -> dict:
 
     from dno import models
     from dno.config import DataConfig, SampleConfig
-    from dno.tasks import make_splits
+    from dno.data import make_splits
 
     backend, dtype = args.child.split("-")
     path = models.resolve(args.model)

@@ -43,12 +43,28 @@ class PolicyConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """The dtype π_t is loaded in for sampling and greedy answers (and the vLLM engine): float32 (CPU),
     bfloat16 or float16 (GPU). Training always keeps float32 master weights (see train.mixed_precision)."""
+    chat_template: str = ""
+    """For a model whose tokenizer has no chat template (a base model): a Jinja template, as a file path or
+    the shipped name `chatml`; "" = the tokenizer's own (a model without one is refused before the run)."""
 
 
 @dataclass
 class DataConfig:
     source: str = "synthetic"
-    """`synthetic` (built-in verifiable tasks), a `.jsonl` file of prompts, or a `datasets` dataset saved with `save_to_disk`."""
+    """`synthetic` (built-in verifiable tasks); a `.jsonl`, `.json`, `.parquet` or `.csv` file or a folder of
+    them; a `datasets` dataset saved with `save_to_disk`; or a Hugging Face Hub dataset name (docs/data.md)."""
+    split: str = "train"
+    """Hub datasets, data folders and saved DatasetDicts: the split to read."""
+    subset: str = ""
+    """Hub datasets: the configuration (subset) name; "" = the default one."""
+    prompt_column: str = ""
+    """The column holding the prompt: a string or a chat-messages list (trailing assistant turns are cut off);
+    "" = `messages`, else `prompt`. Naming it keeps only `id`, `task`, the oracle's fields and the gold answer."""
+    gold_column: str = ""
+    """A reference answer per prompt: a string, or a messages list whose last assistant turn is the answer
+    (UltraFeedback's `chosen`); with `teacher.source: data` it joins the candidates. "" = a `gold` field if any."""
+    id_column: str = ""
+    """The column holding a prompt's unique id; "" = `id` if present, else ids are given by position."""
     tasks: dict[str, float] = setting({"arithmetic": 0.5, "instructions": 0.5}, task_weights)
     """Synthetic task mix, as relative weights."""
     prompts_per_iteration: int = setting(96, at_least(1))
@@ -88,6 +104,9 @@ class SampleConfig:
 
 @dataclass
 class TeacherConfig:
+    source: Literal["model", "data"] = "model"
+    """`model`: `teacher.model` answers each prompt. `data`: each prompt's gold answer from the data
+    (data.gold_column) is the teacher candidate, with no model; prompts without one get none."""
     model: str = ""
     """A stronger model whose response joins each prompt's candidates (DNO-Prct's "gold" answer): a built-in
     name or model directory, or `api:<model name>` for any OpenAI-compatible server. "" = no teacher."""
@@ -193,6 +212,9 @@ class PairConfig:
     different win-rate estimates r_t, largest gaps first (thresholds unused)."""
     target: Literal["hard", "soft"] = "hard"
     """`hard`: P(chosen ≻ rejected) = 1 (DPO). `soft`: σ(r_t(chosen) − r_t(rejected)) (DNO Algorithm 1)."""
+    unfinished: Literal["negative", "drop", "keep"] = "negative"
+    """Samples cut off at sample.max_new_tokens: `negative` = may only be the rejected side of a pair (a cut-off
+    answer is never taught as the one to give), `drop` = left out of pairing, `keep` = treated like any other."""
     degenerate_repeats: int = setting(3, lambda v: None if v == 0 or v >= 2 else "must be 0 (off) or >= 2")
     """A sample repeating a word 3-gram this often, or looping characters, scores 0: an automatic
     negative (DNO-Prct). 0 turns the check off."""

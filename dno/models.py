@@ -144,17 +144,44 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_tokenizer(path: str | Path):
+TEMPLATES_DIR = Path(__file__).resolve().parent / "prompts"
+
+
+def chat_template_text(spec: str) -> str:
+    """`policy.chat_template` as Jinja text: "" (none given), a shipped name (`chatml`) or a file path."""
+    if not spec:
+        return ""
+    shipped = TEMPLATES_DIR / f"{spec}.jinja"
+    path = shipped if shipped.is_file() else Path(spec).expanduser()
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in TEMPLATES_DIR.glob("*.jinja")))
+        raise DnoError(f"policy.chat_template: {spec!r} is neither a shipped template ({names}) nor a file")
+    return path.read_text(encoding="utf-8")
+
+
+def load_tokenizer(path: str | Path, chat_template: str = ""):
+    """The tokenizer of a checkpoint; `chat_template` (a policy.chat_template spec) replaces its template.
+    Training saves the tokenizer with π_t, so later policies carry the template they were trained with."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(path))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    if chat_template:
+        tok.chat_template = chat_template_text(chat_template)
     return tok
 
 
-def load_policy(path: str | Path, dtype: str = "float32", device: str | None = None):
-    """(model, tokenizer) from a checkpoint directory."""
+def check_chat_template(path: str | Path, field: str) -> None:
+    """A model answering chat prompts needs a chat template: a base model without one is refused here, before
+    the run, and never fails mid-run in the sampler."""
+    if not load_tokenizer(path).chat_template:
+        hint = "set policy.chat_template to a Jinja file or the shipped `chatml`" if field == "policy.model" else ""
+        raise DnoError(f"{field}: {path} has no chat template (a base model?){'; ' + hint if hint else ''}")
+
+
+def load_policy(path: str | Path, dtype: str = "float32", device: str | None = None, chat_template: str = ""):
+    """(model, tokenizer) from a checkpoint directory; `chat_template` as in `load_tokenizer`."""
     from transformers import AutoModelForCausalLM
 
     try:
@@ -162,7 +189,7 @@ def load_policy(path: str | Path, dtype: str = "float32", device: str | None = N
     except (OSError, ValueError) as e:
         raise DnoError(f"{path}: cannot load model ({e})") from None
     model.to(device or default_device())
-    return model, load_tokenizer(path)
+    return model, load_tokenizer(path, chat_template)
 
 
 def render_prompt(tokenizer, messages: list[dict]) -> str:

@@ -37,7 +37,9 @@ def default_candidates(cfg, n_prompts: int, seed: int = 4321) -> tuple[list[dict
     from dno.tasks import _finish, synthetic_pool
 
     pool = [_finish(dict(r), f"agree-{i:04d}") for i, r in enumerate(synthetic_pool(n_prompts, cfg.data.tasks, seed))]
-    model, tok = models.load_policy(models.resolve(cfg.policy.model), cfg.policy.dtype)
+    model, tok = models.load_policy(
+        models.resolve(cfg.policy.model), cfg.policy.dtype, chat_template=cfg.policy.chat_template
+    )
     s = cfg.sample
     gens = HFSampler(model, tok, s.batch_size).generate(
         pool, s.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=seed

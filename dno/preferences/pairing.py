@@ -4,7 +4,9 @@
 - a negative must score at least `margin` below a teacher positive, or `student_margin` below a
   student positive (the paper's relaxed margin: a student that beats its siblings is informative);
 - equal scores never form a pair; failed judgments (NaN) never take part;
-- the worst negatives are paired first, up to `max_pairs_per_prompt`.
+- the worst negatives are paired first, up to `max_pairs_per_prompt`;
+- a candidate that may not be chosen (`can_choose` False: a sample cut off mid-answer, see
+  `pair.unfinished`) can still be a negative.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ class PairRules:
     max_pairs_per_prompt: int = 1
 
 
-def build_pairs(scores: Sequence[float], sources: Sequence[str], rules: PairRules) -> list[tuple[int, int]]:
+def build_pairs(
+    scores: Sequence[float], sources: Sequence[str], rules: PairRules, can_choose: Sequence[bool] | None = None
+) -> list[tuple[int, int]]:
     """(chosen index, rejected index) pairs for one prompt's candidates; `sources` are 'student'/'teacher'."""
     valid = [i for i, s in enumerate(scores) if not math.isnan(s)]
-    if not valid:
+    positives = [i for i in valid if can_choose is None or can_choose[i]]
+    if not positives:
         return []
-    best = max(valid, key=lambda i: (scores[i], sources[i] == "teacher", -i))
+    best = max(positives, key=lambda i: (scores[i], sources[i] == "teacher", -i))
     if scores[best] < rules.positive_min_score:
         return []
     need = rules.margin if sources[best] == "teacher" else rules.student_margin
@@ -54,13 +59,21 @@ def soft_target(r1: float, r2: float) -> float:
     return 1.0 / (1.0 + math.exp(-(r1 - r2)))
 
 
-def all_pairs(rates: Sequence[float], max_pairs: int) -> list[tuple[int, int]]:
+def all_pairs(
+    rates: Sequence[float], max_pairs: int, can_choose: Sequence[bool] | None = None
+) -> list[tuple[int, int]]:
     """Algorithm 1's pairs: candidates with different r_t, the largest gaps first, higher r first."""
     valid = [i for i, r in enumerate(rates) if not math.isnan(r)]
-    pairs = [(i, j) for i in valid for j in valid if rates[i] > rates[j]]
+    pairs = [(i, j) for i in valid for j in valid if rates[i] > rates[j] and (can_choose is None or can_choose[i])]
     pairs.sort(key=lambda p: (-(rates[p[0]] - rates[p[1]]), p))
     return pairs[:max_pairs]
 
 
 def pair_type(chosen_source: str, rejected_source: str) -> str:
     return f"{chosen_source}>{rejected_source}"
+
+
+def unfinished_share(samples: Sequence[dict]) -> float | None:
+    """The share of policy samples (rows of samples.jsonl) cut off at sample.max_new_tokens; None if none."""
+    flags = [done for s in samples for done, src in zip(s["finished"], s["sources"]) if src == "student"]
+    return sum(not done for done in flags) / len(flags) if flags else None

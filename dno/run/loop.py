@@ -12,6 +12,7 @@ import torch
 from dno import faults, io, stages
 from dno.analysis.tables import DASH, interval, num, pct, table
 from dno.errors import DnoError, redact
+from dno.preferences.pairing import unfinished_share
 from dno.run.rundir import RunDir
 
 
@@ -121,7 +122,14 @@ def write_run_report(run: RunDir) -> None:
         log(f"could not write the report ({type(e).__name__}: {e}); retry with `dno report {run.root}`")
 
 
+def _cut_off(run: RunDir, t: int) -> float | None:
+    path = run.iter_dir(t) / "samples.jsonl"
+    return unfinished_share(io.read_jsonl(path)) if path.is_file() else None
+
+
 def _stage_note(run: RunDir, t: int, stage: str) -> str:
+    if stage == "sample" and (share := _cut_off(run, t)) is not None:
+        return f", {100 * share:.0f}% of samples cut off at sample.max_new_tokens (pair.unfinished={run.cfg.pair.unfinished})"
     if stage == "pair":
         counts = stages.pair_counts(run, t)
         return f", {sum(counts.values())} pairs" + (f" ({dict(counts)})" if counts else "")
@@ -138,7 +146,7 @@ def _stage_note(run: RunDir, t: int, stage: str) -> str:
 def summary_table(run: RunDir) -> str:
     """summary.md: win rate per iteration against π_0, with the seconds each stage took."""
     head = ["iter", "win rate vs iter 0", "95% CI", "OOD win rate", "OOD 95% CI", "val win rate", "mean score"]
-    head += ["pairs", "mean length (chars)"] + [f"{s} s" for s in stages.STAGES]
+    head += ["samples cut off %", "pairs", "mean length (chars)"] + [f"{s} s" for s in stages.STAGES]
     rows = []
     for t in range(1, run.cfg.iterations + 1):
         path = run.iter_dir(t) / "eval" / "metrics.json"
@@ -147,7 +155,7 @@ def summary_table(run: RunDir) -> str:
         m = io.read_json(path)
         if not rows:
             rows.append(
-                ["0", "50.0 (itself)", DASH, "50.0", DASH, "50.0", num(m["baseline_mean_score"], ".2f"), DASH]
+                ["0", "50.0 (itself)", DASH, "50.0", DASH, "50.0", num(m["baseline_mean_score"], ".2f"), DASH, DASH]
                 + [num(m["baseline_mean_length"])]
                 + [DASH] * len(stages.STAGES)
             )
@@ -158,7 +166,7 @@ def summary_table(run: RunDir) -> str:
             [str(t), pct(m["win_rate"]), interval(m)]
             + ([pct(o["win_rate"]), interval(o)] if o else [DASH, DASH])
             + [pct(io.read_json(val)["win_rate"]) if val.is_file() else DASH, num(m["mean_score"], ".2f")]
-            + [str(sum(stages.pair_counts(run, t).values())), num(m["mean_length"])]
+            + [pct(_cut_off(run, t)), str(sum(stages.pair_counts(run, t).values())), num(m["mean_length"])]
             + [num(times.get(s)) for s in stages.STAGES]
         )
     return f"# {run.root.name}: win rate per iteration\n\n" + table(head, rows)

@@ -8,21 +8,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from dno import models
+from dno.data import make_splits
 from dno.errors import DnoError
 from dno.judges import JUDGES
 from dno.judges.backends import check_api
-from dno.tasks import make_splits
 
 
 def preflight(cfg, run_root: Path | None = None) -> None:
     """Everything checked; with `run_root`, an existing run directory, the judges only if a stage left to run
     calls them (a finished judge stage needs no judge server to resume)."""
     models.check(cfg.policy.model, "policy.model")
+    if cfg.policy.chat_template:
+        models.chat_template_text(cfg.policy.chat_template)
+    elif cfg.policy.model not in models.BUILTIN:  # the built-ins have one
+        models.check_chat_template(cfg.policy.model, "policy.model")
     if cfg.teacher.model.startswith("api:"):
         check_api("teacher", cfg.teacher.base_url, cfg.teacher.api_key_env, 10.0)
     elif cfg.teacher.model:
         models.check(cfg.teacher.model, "teacher.model")
+        if cfg.teacher.model not in models.BUILTIN:
+            models.check_chat_template(cfg.teacher.model, "teacher.model")
     splits = make_splits(cfg.data, cfg.iterations)
+    check_teacher_source(cfg, splits)
     records = [r for recs in splits.values() for r in recs]
     if cfg.data.source != "synthetic":  # the built-in tasks' prompts are short by construction
         check_prompt_lengths(cfg, records)
@@ -43,11 +50,8 @@ def check_prompt_lengths(cfg, records) -> None:
     context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
     if not context or not records:
         return
-    tok = models.load_tokenizer(path)
-    try:
-        texts = [models.render_prompt(tok, r["messages"]) for r in records]
-    except ValueError:  # no chat template: reported by the policy's own check
-        return
+    tok = models.load_tokenizer(path, cfg.policy.chat_template)
+    texts = [models.render_prompt(tok, r["messages"]) for r in records]
     lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
     answer = max(cfg.sample.max_new_tokens, cfg.eval.max_new_tokens, cfg.teacher.max_new_tokens)
     longest = max(range(len(records)), key=lengths.__getitem__)
@@ -56,6 +60,20 @@ def check_prompt_lengths(cfg, records) -> None:
             f"{cfg.data.source}: prompt {records[longest]['id']!r} is {lengths[longest]} tokens in the chat "
             f"template; with answers of up to {answer} tokens it exceeds policy.model's context of {context} "
             "tokens; shorten or drop it"
+        )
+
+
+def check_teacher_source(cfg, splits: dict[str, list[dict]]) -> None:
+    """`teacher.source: data` needs gold answers on the training prompts, and no teacher model besides."""
+    if cfg.teacher.source != "data":
+        return
+    if cfg.teacher.model:
+        raise DnoError("config: teacher.source=data takes the data's gold answers; teacher.model must then be empty")
+    train = [r for name, recs in splits.items() if name.startswith("train") for r in recs]
+    if not any(r.get("gold") for r in train):
+        raise DnoError(
+            f"{cfg.data.source}: teacher.source=data but no training prompt carries a gold answer "
+            "(data.gold_column names the column that holds them)"
         )
 
 

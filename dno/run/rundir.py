@@ -29,9 +29,9 @@ import yaml
 from dno import config as config_mod
 from dno import io, models
 from dno.config import Config
+from dno.data import make_splits
 from dno.errors import DnoError
 from dno.run.artifacts import check_files
-from dno.tasks import make_splits
 
 GROWABLE = {"iterations"}
 """Besides the launch settings (dno.config.launch_keys): raising `iterations` continues a finished run, and

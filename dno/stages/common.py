@@ -15,7 +15,7 @@ def bar(total: int, desc: str, unit: str = "prompt"):
 
 def load_policy(run: RunDir, t: int):
     """π_t and its tokenizer, in `policy.dtype`."""
-    return models.load_policy(run.policy(t), run.cfg.policy.dtype)
+    return models.load_policy(run.policy(t), run.cfg.policy.dtype, chat_template=run.cfg.policy.chat_template)
 
 
 def sampler(run: RunDir, t: int, batch_size: int):
@@ -23,7 +23,13 @@ def sampler(run: RunDir, t: int, batch_size: int):
     if run.cfg.sample.backend == "vllm":
         from dno.generation.vllm import VLLMSampler
 
-        return VLLMSampler(run.policy(t), run.cfg.sample, run.cfg.policy.dtype, seed=run.cfg.seed)
+        return VLLMSampler(
+            run.policy(t),
+            run.cfg.sample,
+            run.cfg.policy.dtype,
+            seed=run.cfg.seed,
+            chat_template=run.cfg.policy.chat_template,
+        )
     model, tok = load_policy(run, t)
     return HFSampler(model, tok, batch_size)
 

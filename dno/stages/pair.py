@@ -24,11 +24,15 @@ def pair(run: RunDir, t: int) -> None:
             for r in s["responses"]
         ]
         scores = [0.0 if deg and not math.isnan(x) else x for x, deg in zip(scores, degenerate)]  # automatic negatives
+        finished = s["finished"]
+        if cfg.unfinished == "drop":
+            scores = [x if done else math.nan for x, done in zip(scores, finished)]
         rates = win_rate_estimates(scores)
+        can_choose = finished if cfg.unfinished == "negative" else None
         chosen = (
-            all_pairs(rates, cfg.max_pairs_per_prompt)
+            all_pairs(rates, cfg.max_pairs_per_prompt, can_choose)
             if cfg.rule == "all"
-            else build_pairs(scores, s["sources"], rules)
+            else build_pairs(scores, s["sources"], rules, can_choose)
         )
         for ci, ri in chosen:
             rows.append(
@@ -36,8 +40,8 @@ def pair(run: RunDir, t: int) -> None:
                     "id": j["id"],
                     "chosen": s["responses"][ci],
                     "rejected": s["responses"][ri],
-                    "chosen_finished": s["finished"][ci],
-                    "rejected_finished": s["finished"][ri],
+                    "chosen_finished": finished[ci],
+                    "rejected_finished": finished[ri],
                     "chosen_score": scores[ci],
                     "rejected_score": scores[ri],
                     "margin": scores[ci] - scores[ri],

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dno import io
+from dno.data import make_splits
 from dno.run.rundir import RunDir
 from dno.stages.common import greedy
-from dno.tasks import make_splits
 
 BASELINE_FILES = {"test": "responses.jsonl", "val": "val_responses.jsonl", "ood": "ood_responses.jsonl"}
 

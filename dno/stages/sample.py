@@ -1,8 +1,10 @@
-"""Sample: K responses per prompt from π_{t-1} (plus a teacher's), optionally one shard of the prompts."""
+"""Sample: K responses per prompt from π_{t-1} (plus a teacher's, or the data's gold answer), optionally one
+shard of the prompts."""
 
 from __future__ import annotations
 
 from dno import io
+from dno.generation.hf import Generation
 from dno.generation.teacher import teacher_responses
 from dno.run import shards
 from dno.run.rundir import RunDir
@@ -37,7 +39,9 @@ def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
             if prompts
             else []
         )
-    if run.cfg.teacher.model and prompts:
+    if run.cfg.teacher.source == "data":  # the data's reference answers, where a prompt has one
+        gens = [gs + [Generation(p["gold"], True, 0)] if p.get("gold") else gs for p, gs in zip(prompts, gens)]
+    elif run.cfg.teacher.model and prompts:
         del model
         with bar(len(prompts), f"iter {t} teacher") as progress:
             gold = teacher_responses(

@@ -37,7 +37,9 @@ def train(run: RunDir, t: int) -> None:
     pairs = training_pairs(run, t)
     prompts = {p["id"]: p for k in range(1, t + 1) for p in io.read_jsonl(run.iter_dir(k) / "prompts.jsonl")}
     # float32 master weights whatever policy.dtype (the sampling dtype) is: see train.mixed_precision
-    model, tok = models.load_policy(run.policy(t - 1), "float32", device="cpu")
+    model, tok = models.load_policy(
+        run.policy(t - 1), "float32", device="cpu", chat_template=run.cfg.policy.chat_template
+    )
     items = [
         PairBatchItem(
             encode(tok, prompts[p["id"]]["messages"], p["chosen"], p["chosen_finished"]),

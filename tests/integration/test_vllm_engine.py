@@ -22,9 +22,9 @@ pytest.importorskip("vllm")
 
 from dno import models  # noqa: E402
 from dno.config import DataConfig, SampleConfig  # noqa: E402
+from dno.data import make_splits  # noqa: E402
 from dno.generation.hf import HFSampler  # noqa: E402
 from dno.generation.vllm import CPU_KV_CACHE_GIB, VLLMSampler, on_cpu  # noqa: E402
-from dno.tasks import make_splits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 1234

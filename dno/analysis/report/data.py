@@ -13,6 +13,7 @@ import yaml
 from dno import io
 from dno.analysis.tables import pct
 from dno.errors import DnoError
+from dno.preferences.pairing import unfinished_share
 
 PLOTS = ("winrate.png", "length.png", "pairs.png", "margins.png", "training.png")
 PAIR_TYPES = ("teacher>student", "student>teacher", "student>student")
@@ -39,6 +40,8 @@ class RunData:
     train_logs: dict[int, list[dict]] = field(default_factory=dict)
     judge_stats: dict[int, dict] = field(default_factory=dict)
     timings: dict[int, dict] = field(default_factory=dict)
+    unfinished: dict[int, float] = field(default_factory=dict)
+    """Iteration → share of the policy's samples cut off at sample.max_new_tokens."""
     tokens: dict[int, dict] = field(default_factory=dict)
     """Iteration → stage → tokens the stage generated (sample, eval, val, ood) or trained on (train, all epochs)."""
 
@@ -183,6 +186,9 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
         if (d / "timings.json").is_file():
             run.timings[t] = io.read_json(d / "timings.json")
         run.tokens[t] = _stage_tokens(d)
+        share = unfinished_share(io.read_jsonl(d / "samples.jsonl")) if (d / "samples.jsonl").is_file() else None
+        if share is not None:
+            run.unfinished[t] = share
     if not run.iterations():
         raise DnoError(f"{root}: no finished stage to report on yet (no iter_<t>/pairs.jsonl or eval/metrics.json)")
     return run

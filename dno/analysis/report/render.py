@@ -167,8 +167,9 @@ def render(runs: list[RunData]) -> str:
             margins = [p["margin"] for p in ps if isinstance(p.get("margin"), (int, float))]
             rows.append(
                 ([r.label] if multi else [])
-                + [str(t), str(len(ps))]
+                + [str(t), pct(r.unfinished[t]) if t in r.unfinished else "–", str(len(ps))]
                 + [str(c.get(k, 0)) for k in PAIR_TYPES]
+                + [str(sum(not p.get("chosen_finished", True) for p in ps))]
                 + [
                     num(statistics.fmean(margins), ".2f") if margins else "–",
                     num(statistics.fmean(len(p["chosen"]) for p in ps) if ps else None),
@@ -178,14 +179,15 @@ def render(runs: list[RunData]) -> str:
     L += [
         table(
             (["run"] if multi else [])
-            + ["iter", "pairs"]
+            + ["iter", "samples cut off %", "pairs"]
             + list(PAIR_TYPES)
-            + ["mean margin", "chosen length", "rejected length"],
+            + ["chosen cut off", "mean margin", "chosen length", "rejected length"],
             rows,
         )
         if rows
         else "(no pairs yet)\n",
-        "A chosen answer much longer than the rejected one teaches length as much as quality.",
+        "Samples cut off: the policy's samples that hit sample.max_new_tokens (pair.unfinished decides whether "
+        "they may be chosen). A chosen answer much longer than the rejected one teaches length as much as quality.",
         "",
         "![pairs per iteration by type](pairs.png)",
         "",

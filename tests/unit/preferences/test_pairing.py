@@ -1,6 +1,6 @@
 import math
 
-from dno.preferences.pairing import PairRules, build_pairs
+from dno.preferences.pairing import PairRules, all_pairs, build_pairs
 
 RULES = PairRules(positive_min_score=5, margin=2, student_margin=1, max_pairs_per_prompt=1)
 S = "student"
@@ -38,3 +38,20 @@ def test_failed_judgments_take_no_part():
 def test_several_pairs_worst_first():
     rules = PairRules(positive_min_score=5, margin=2, student_margin=1, max_pairs_per_prompt=3)
     assert build_pairs([3, 6, 0, 5.5, 1], [S] * 5, rules) == [(1, 2), (1, 4), (1, 0)]
+
+
+def test_a_cut_off_candidate_may_be_rejected_but_never_chosen():
+    # the best-scoring candidate (0) was cut off: the best finished one (1) is chosen instead
+    done = [False, True, True, True]
+    assert build_pairs([6, 5, 1, 3], [S] * 4, RULES, done) == [(1, 2)]
+    assert build_pairs([6, 5, 1, 3], [S] * 4, RULES) == [(0, 2)]
+    # a cut-off candidate stays a negative
+    assert build_pairs([6, 1], [S, S], RULES, [True, False]) == [(0, 1)]
+    # nothing finished: nothing to choose
+    assert build_pairs([6, 1], [S, S], RULES, [False, False]) == []
+
+
+def test_algorithm_1_pairs_never_choose_a_cut_off_candidate():
+    rates = [1.0, 0.5, 0.0]
+    assert all_pairs(rates, 3) == [(0, 2), (0, 1), (1, 2)]
+    assert all_pairs(rates, 3, [False, True, True]) == [(1, 2)]

@@ -3,9 +3,10 @@ import json
 import pytest
 
 from dno.config import DataConfig
+from dno.data import load_user_prompts, make_splits
 from dno.errors import DnoError
 from dno.judges.oracle import OracleJudge
-from dno.tasks import TASKS, load_user_prompts, make_splits
+from dno.tasks import TASKS
 from dno.tasks.arithmetic import Arithmetic
 from dno.tasks.instructions import Instructions
 from dno.tasks.wordcount import WordCount
@@ -94,7 +95,7 @@ def test_user_prompts_jsonl(tmp_path):
         {"prompt": "Capital of France?", "answer": "Paris", "task": "qa"},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
-    recs = load_user_prompts(str(path))
+    recs = load_user_prompts(DataConfig(source=str(path)))
     assert [r.get("task") for r in recs] == ["arithmetic", "instructions", None, "wordcount", "qa"]
     assert recs[0]["messages"] == [{"role": "user", "content": "What is 2 + 2?"}]
     splits = make_splits(DataConfig(source=str(path), prompts_per_iteration=2, test_prompts=1, val_prompts=0), 2)
@@ -116,7 +117,7 @@ def test_bad_prompt_files_name_the_line(tmp_path, lines, needle):
     path = tmp_path / "p.jsonl"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DnoError) as err:
-        load_user_prompts(str(path))
+        load_user_prompts(DataConfig(source=str(path)))
     assert str(path) in str(err.value) and needle in str(err.value)
 
 
@@ -125,7 +126,7 @@ def test_datasets_directory_source(tmp_path):
     datasets.Dataset.from_list([{"prompt": f"What is {i} + 1?", "answer": i + 1} for i in range(5)]).save_to_disk(
         str(tmp_path / "ds")
     )
-    recs = load_user_prompts(str(tmp_path / "ds"))
+    recs = load_user_prompts(DataConfig(source=str(tmp_path / "ds")))
     assert len(recs) == 5 and recs[0]["task"] == "arithmetic"
 
 
@@ -150,7 +151,7 @@ def test_a_row_that_claims_a_task_it_cannot_be_checked_by_is_an_error_naming_fil
         '{"prompt": "What is 1 + 1?", "answer": 2}\n\n{"prompt": "Capital of France?", "answer": "Paris"}\n'
     )
     with pytest.raises(DnoError) as err:
-        load_user_prompts(str(path))
+        load_user_prompts(DataConfig(source=str(path)))
     msg = str(err.value)
     assert msg.startswith(f"{path}:3: ") and "arithmetic" in msg and "'Paris'" in msg
 
@@ -169,7 +170,7 @@ def test_rows_the_oracle_could_not_check_name_their_line(tmp_path, row, needle):
     path = tmp_path / "p.jsonl"
     path.write_text('{"prompt": "fine"}\n' + json.dumps(row) + "\n")
     with pytest.raises(DnoError) as err:
-        load_user_prompts(str(path))
+        load_user_prompts(DataConfig(source=str(path)))
     assert str(err.value).startswith(f"{path}:2: ") and needle in str(err.value)
 
 
@@ -181,7 +182,7 @@ def test_a_row_of_a_task_the_oracle_does_not_know_loads_and_the_oracle_preflight
     path.write_text(
         '{"prompt": "What is 2 + 2?", "answer": 4}\n{"prompt": "Capital of France?", "answer": "Paris", "task": "qa"}\n'
     )
-    (qa,) = [r for r in load_user_prompts(str(path)) if r["task"] == "qa"]
+    (qa,) = [r for r in load_user_prompts(DataConfig(source=str(path))) if r["task"] == "qa"]
     assert qa["answer"] == "Paris" and qa["messages"][0]["content"] == "Capital of France?"
     small = [
         "policy.model=tiny-random",

@@ -1,0 +1,252 @@
+"""Where a run's prompts come from, and how they are split.
+
+`data.source` is `synthetic` (the built-in tasks, dno/tasks/) or a user's data:
+- a `.jsonl` file, read here line by line so that an error names its line;
+- a `.json` / `.parquet` / `.csv` file, a folder of such files, or a Hugging Face Hub dataset name
+  (`data.split`, `data.subset`), read with `datasets.load_dataset`;
+- a folder written by `datasets`' `save_to_disk` (a DatasetDict: the `data.split` split).
+
+Each row becomes one prompt record, a plain dict (one JSONL line of the run directory):
+  {"id": "train-00017", "messages": [{"role": "user", "content": "..."}], "task": "arithmetic", "answer": 85,
+   "gold": "a reference answer"}
+`data.prompt_column` holds a prompt string or a chat-messages list (default: `messages`, else `prompt`); a list
+ending in assistant turns is cut before them. `data.gold_column` holds a reference answer, or a messages list
+whose last assistant turn is one (UltraFeedback's `chosen`): `teacher.source: data` makes it a candidate.
+With the default columns a row keeps all its other fields; with a named `prompt_column` only `id`, `task`,
+the oracle's fields and the gold answer are kept (a dataset's other columns stay out of the run directory).
+A row's task is the one it names in `task`, or the one task whose oracle fields it carries.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from dno.errors import DnoError
+from dno.tasks import TASKS, _finish, ood_pool, synthetic_pool
+
+FILE_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def _jsonl_rows(path: Path, source: str) -> list[tuple[object, str]]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((json.loads(line), f"{source}:{lineno}"))
+            except json.JSONDecodeError as e:
+                raise DnoError(f"{source}:{lineno}: not valid JSON ({e.msg})") from None
+    return rows
+
+
+def _pick_split(ds, source: str, split: str):
+    """One split of a DatasetDict: `data.split`, or the only one there is."""
+    import datasets
+
+    if not isinstance(ds, datasets.DatasetDict):
+        return ds
+    if split in ds:
+        return ds[split]
+    if len(ds) == 1:
+        return next(iter(ds.values()))
+    raise DnoError(f"{source}: has no split {split!r} (data.split; it has {', '.join(ds)})")
+
+
+def _dataset_rows(cfg) -> list[tuple[object, str]]:
+    """Rows of a `save_to_disk` folder, a data file or folder, or a Hub dataset, each named by its row number."""
+    import datasets
+
+    datasets.disable_progress_bars()  # seconds of work; dno's own log says what runs
+    source, path = cfg.source, Path(cfg.source).expanduser()
+    saved = path.is_dir() and any((path / f).is_file() for f in ("dataset_dict.json", "state.json"))
+    try:
+        if saved:
+            ds = datasets.load_from_disk(str(path))
+        elif path.is_file():
+            ds = datasets.load_dataset(FILE_FORMATS[path.suffix], data_files=str(path), split="train")
+        elif path.is_dir():
+            ds = datasets.load_dataset(str(path), split=cfg.split)
+        else:
+            ds = datasets.load_dataset(source, cfg.subset or None, split=cfg.split)
+    except DnoError:
+        raise
+    except Exception as e:  # datasets raises many types for a bad file, folder or name
+        what = (
+            "not a dataset saved with `save_to_disk`"
+            if saved
+            else "cannot be read as a dataset (a folder of .json/.jsonl/.parquet/.csv files, or one saved with "
+            "`save_to_disk`)"
+            if path.is_dir()
+            else f"cannot be read as {FILE_FORMATS[path.suffix]}"
+            if path.is_file()
+            else "cannot be loaded from the Hugging Face Hub (data.source: a local path needs ./ or /)"
+        )
+        detail = " ".join(str(e).split())[:300]
+        raise DnoError(f"{source}: {what} ({type(e).__name__}: {detail})") from None
+    ds = _pick_split(ds, source, cfg.split)
+    return [(row, f"{source}: row {i}") for i, row in enumerate(ds)]
+
+
+def _is_path(source: str) -> bool:
+    """A source written as a local path (not a Hub name `owner/name`)."""
+    return source.startswith((".", "/", "~")) or Path(source).suffix in FILE_FORMATS or Path(source).exists()
+
+
+def _rows(cfg) -> list[tuple[object, str]]:
+    source, path = cfg.source, Path(cfg.source).expanduser()
+    if _is_path(source) and not path.exists():
+        raise DnoError(f"{source}: prompts file or dataset directory not found (data.source)")
+    if path.is_file() and path.suffix not in FILE_FORMATS:
+        raise DnoError(f"{source}: unknown file type (data.source: .jsonl, .json, .parquet or .csv)")
+    if path.is_file() and path.suffix == ".jsonl":
+        return _jsonl_rows(path, source)
+    return _dataset_rows(cfg)
+
+
+def _messages(value: object, where: str, column: str, allow_text: bool = True) -> list[dict]:
+    """A prompt column's value as chat messages: a string is one user turn; a list is cut before its trailing
+    assistant turns (a conversation with its answer)."""
+    if isinstance(value, str) and allow_text:
+        if not value.strip():
+            raise DnoError(f"{where}: `{column}` is an empty string")
+        return [{"role": "user", "content": value}]
+    if not (
+        isinstance(value, list) and value and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in value)
+    ):
+        text = "a non-empty string or " if allow_text else ""
+        raise DnoError(f"{where}: `{column}` must be {text}a non-empty list of {{role, content}} objects")
+    msgs = list(value)
+    while msgs and msgs[-1]["role"] == "assistant":
+        msgs.pop()
+    if not msgs:
+        raise DnoError(f"{where}: `{column}` holds only assistant turns; no prompt is left")
+    return msgs
+
+
+def _gold(value: object, where: str, column: str) -> str | None:
+    """A reference answer: a string, or the last assistant turn of a messages list; None/empty = none."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        turns = [m for m in value if isinstance(m, dict) and m.get("role") == "assistant"]
+        if not turns:
+            raise DnoError(f"{where}: `{column}` is a list without an assistant turn to take as the gold answer")
+        value = turns[-1].get("content")
+    if not isinstance(value, str):
+        raise DnoError(f"{where}: `{column}` must be a string or a messages list, got {type(value).__name__}")
+    return value if value.strip() else None
+
+
+def _record_from_row(row: object, where: str, cfg) -> dict:
+    if not isinstance(row, dict):
+        raise DnoError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    column = cfg.prompt_column or ("messages" if "messages" in row else "prompt")
+    if cfg.prompt_column and column not in row:
+        raise DnoError(f"{where}: has no `{column}` column (data.prompt_column; it has {', '.join(map(str, row))})")
+    if (
+        not cfg.prompt_column
+        and column == "prompt"
+        and not (isinstance(row.get("prompt"), str) and row["prompt"].strip())
+    ):
+        raise DnoError(f"{where}: needs a non-empty `prompt` string or a `messages` list")
+    msgs = _messages(row[column], where, column, allow_text=bool(cfg.prompt_column) or column == "prompt")
+    if cfg.prompt_column:  # a named column: the dataset's other columns stay out of the run directory
+        keep = {"id", "task", "gold", cfg.id_column, *(f for _, t in TASKS.items() for f in t.fields)}
+        rec = {k: v for k, v in row.items() if k in keep and k != column}
+    else:
+        rec = {k: v for k, v in row.items() if k not in ("prompt", "messages")}
+    if cfg.id_column:
+        if cfg.id_column not in row:
+            raise DnoError(f"{where}: has no `{cfg.id_column}` column (data.id_column)")
+        rec["id"] = rec.pop(cfg.id_column)
+    if cfg.gold_column:
+        if cfg.gold_column not in row:
+            raise DnoError(f"{where}: has no `{cfg.gold_column}` column (data.gold_column)")
+        gold = _gold(row[cfg.gold_column], where, cfg.gold_column)
+        rec.pop(cfg.gold_column, None)
+        rec.pop("gold", None)
+        if gold is not None:
+            rec["gold"] = gold
+    elif "gold" in rec and _gold(rec["gold"], where, "gold") is None:
+        del rec["gold"]
+    rec["messages"] = msgs
+    if isinstance(rec.get("id"), int) and not isinstance(rec["id"], bool):
+        rec["id"] = str(rec["id"])  # datasets often number their rows
+    if "id" in rec and not (isinstance(rec["id"], str) and rec["id"].strip()):
+        raise DnoError(f"{where}: `id` must be a non-empty string or an integer, got {rec['id']!r}")
+    _assign_task(rec, where)
+    return rec
+
+
+def _assign_task(rec: dict, where: str) -> None:
+    """The task named in `task`, else the one task whose oracle fields the row carries; checked now, so a row
+    the oracle cannot score is a clear error here and never a crash at judge time."""
+    name = rec.get("task")
+    if name is None:
+        claims = [task for _, task in TASKS.items() if task.fields and all(f in rec for f in task.fields)]
+        if len(claims) > 1:
+            raise DnoError(
+                f"{where}: carries the fields of tasks {', '.join(t.name for t in claims)}; "
+                "say which with a `task` field"
+            )
+        if claims:
+            rec["task"] = name = claims[0].name
+    if isinstance(name, str) and name in TASKS:
+        TASKS.get(name, "task").check(rec, where)
+    elif name is not None and not isinstance(name, str):
+        raise DnoError(f"{where}: `task` must be a string, got {name!r}")
+
+
+def load_user_prompts(cfg) -> list[dict]:
+    """The prompt records of a user's `data.source` (a DataConfig), in the source's order."""
+    rows = _rows(cfg)
+    records = [_record_from_row(row, where, cfg) for row, where in rows]
+    first: dict[str, str] = {}
+    for rec, (_, where) in zip(records, rows):
+        if "id" in rec and first.setdefault(rec["id"], where) != where:
+            raise DnoError(f"{where}: prompt id {rec['id']!r} is also used at {first[rec['id']]}; ids must be unique")
+    if not records:
+        raise DnoError(f"{cfg.source}: no prompts found")
+    return records
+
+
+def make_splits(data_cfg, iterations: int) -> dict[str, list[dict]]:
+    """Disjoint test, validation and per-iteration train slices, fixed by `data.seed`."""
+    n_test, n_val, n_train = data_cfg.test_prompts, data_cfg.val_prompts, data_cfg.prompts_per_iteration
+    need = n_test + n_val + n_train * iterations
+    if data_cfg.source == "synthetic":
+        pool = synthetic_pool(need, data_cfg.tasks, data_cfg.seed)
+        pool = [_finish(dict(r), "") for r in pool]
+    else:
+        pool = load_user_prompts(data_cfg)
+        random.Random(data_cfg.seed).shuffle(pool)
+        if len(pool) < need:
+            raise DnoError(
+                f"{data_cfg.source}: has {len(pool)} prompts but the config needs {need} "
+                f"(test {n_test} + val {n_val} + {iterations} x {n_train} train); lower data.* or iterations"
+            )
+    splits = {"test": pool[:n_test], "val": pool[n_test : n_test + n_val]}
+    if data_cfg.source == "synthetic" and data_cfg.ood_prompts:
+        splits["ood"] = [_finish(dict(r), "") for r in ood_pool(data_cfg.ood_prompts, data_cfg.tasks, data_cfg.seed)]
+    for t in range(iterations):
+        start = n_test + n_val + t * n_train
+        splits[f"train{t + 1}"] = pool[start : start + n_train]
+    given = {r["id"] for recs in splits.values() for r in recs if r.get("id")}
+    seen: set[str] = set()
+    for name, recs in splits.items():
+        base = name.rstrip("0123456789")
+        for i, r in enumerate(recs):
+            if not r.get("id") and f"{name}-{i:05d}" in given:
+                raise DnoError(
+                    f"{data_cfg.source}: prompt id {name}-{i:05d} is one dno gives automatically to unnamed "
+                    "prompts; rename it"
+                )
+            r["id"] = r.get("id") or f"{name}-{i:05d}"
+            if r["id"] in seen:  # judging and training look records up by id
+                raise DnoError(f"{data_cfg.source}: prompt id {r['id']!r} is used by two prompts; ids must be unique")
+            seen.add(r["id"])
+            r.setdefault("split", base)
+    return splits

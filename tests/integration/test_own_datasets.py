@@ -1,0 +1,112 @@
+"""`dno run` on a user's own datasets: an UltraFeedback-like parquet and a chat-messages JSON file, their gold
+answers as the teacher candidate (DNO-Prct's teacher > student pairs without a teacher model), and a base
+model without a chat template (refused before the run, or given one by policy.chat_template)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from tiny_runs import FAST
+
+from dno import io
+from dno.cli import main
+
+datasets = pytest.importorskip("datasets")
+WORDS = "tea ink sun map cup pen box hat".split()
+
+
+def _prompt(i: int) -> tuple[str, int, str]:
+    n = 2 + i % 4
+    return f"Write exactly {n} words about {WORDS[i % 8]} ({i}).", n, " ".join(WORDS[:n])
+
+
+def ultrafeedback_parquet(path, n=20):
+    rows = []
+    for i in range(n):
+        prompt, words, gold = _prompt(i)
+        rows.append(
+            {
+                "prompt": prompt,
+                "prompt_id": f"uf{i:03d}",
+                "chosen": [{"role": "user", "content": prompt}, {"role": "assistant", "content": gold}],
+                "rejected": [{"role": "user", "content": prompt}, {"role": "assistant", "content": "no"}],
+                "n": words,  # the wordcount oracle's field, kept with the prompt
+            }
+        )
+    datasets.Dataset.from_list(rows).to_parquet(str(path))
+    return path
+
+
+def messages_json(path, n=20):
+    rows = []
+    for i in range(n):
+        prompt, words, gold = _prompt(i)
+        rows.append(
+            {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": gold}], "n": words}
+        )
+    path.write_text(json.dumps(rows))
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, columns",
+    [
+        (ultrafeedback_parquet, ["data.prompt_column=prompt", "data.gold_column=chosen", "data.id_column=prompt_id"]),
+        (messages_json, ["data.prompt_column=messages", "data.gold_column=messages"]),
+    ],
+    ids=["ultrafeedback-parquet", "messages-json"],
+)
+def test_gold_answers_from_the_data_are_the_teacher(tmp_path, make, columns):
+    source = make(tmp_path / ("data.parquet" if make is ultrafeedback_parquet else "data.json"))
+    run = tmp_path / "run"
+    assert main(["run", *FAST, f"data.source={source}", *columns, "teacher.source=data", "--run-dir", str(run)]) == 0
+    prompts = {p["id"]: p for p in io.read_jsonl(run / "iter_1" / "prompts.jsonl")}
+    samples = io.read_jsonl(run / "iter_1" / "samples.jsonl")
+    for s in samples:  # k student samples, then the prompt's gold answer as the teacher's
+        assert s["sources"] == ["student"] * 4 + ["teacher"] and s["responses"][-1] == prompts[s["id"]]["gold"]
+    types = {p["type"] for p in io.read_jsonl(run / "iter_1" / "pairs.jsonl")}
+    assert "teacher>student" in types
+    assert (run / "iter_1" / "policy" / "config.json").is_file() and (
+        run / "iter_1" / "eval" / "metrics.json"
+    ).is_file()
+
+
+def test_teacher_from_data_without_gold_answers_is_refused_before_the_run(tmp_path, capsys):
+    source = ultrafeedback_parquet(tmp_path / "data.parquet")
+    run = tmp_path / "run"
+    argv = ["run", *FAST, f"data.source={source}", "data.prompt_column=prompt", "teacher.source=data"]
+    capsys.readouterr()
+    assert main([*argv, "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(source) in err and "no training prompt carries a gold answer" in err
+    assert not run.exists()
+
+
+@pytest.fixture
+def base_model_dir(tiny_model_dir, tmp_path):
+    """The tiny model with its tokenizer's chat template removed: a base model."""
+    out = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, out)
+    for name in ("tokenizer_config.json",):
+        cfg = json.loads((out / name).read_text())
+        cfg.pop("chat_template", None)
+        (out / name).write_text(json.dumps(cfg))
+    (out / "chat_template.jinja").unlink(missing_ok=True)
+    return out
+
+
+def test_a_base_model_is_refused_without_a_chat_template_and_runs_with_one(base_model_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["run", *FAST, f"policy.model={base_model_dir}"]
+    assert main([*argv, "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "has no chat template" in err and "policy.chat_template" in err and not run.exists()
+
+    assert main([*argv, "policy.chat_template=chatml", "--run-dir", str(run), "--stop-after", "1:train"]) == 0
+    saved = (
+        json.loads((run / "iter_1" / "policy" / "tokenizer_config.json").read_text()).get("chat_template")
+        or (run / "iter_1" / "policy" / "chat_template.jinja").read_text()
+    )
+    assert "<|im_start|>" in saved  # π_1 carries the template it was trained with

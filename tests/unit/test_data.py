@@ -1,0 +1,142 @@
+"""A user's own prompts in the shapes real datasets come in: UltraFeedback-style parquet, chat-messages JSON,
+CSV, data folders with splits and `save_to_disk` folders; columns named by config; errors naming the row."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dno.config import DataConfig
+from dno.data import load_user_prompts
+from dno.errors import DnoError
+
+datasets = pytest.importorskip("datasets")
+
+
+def ultrafeedback_rows(n: int) -> list[dict]:
+    """The columns of HuggingFaceH4/ultrafeedback_binarized: prompt, prompt_id, chosen/rejected/messages lists."""
+    rows = []
+    for i in range(n):
+        prompt = f"Describe item {i} briefly."
+        good, bad = f"Item {i} is small.", f"I cannot help with item {i}."
+        rows.append(
+            {
+                "prompt": prompt,
+                "prompt_id": f"uf{i:03d}",
+                "chosen": [{"role": "user", "content": prompt}, {"role": "assistant", "content": good}],
+                "rejected": [{"role": "user", "content": prompt}, {"role": "assistant", "content": bad}],
+                "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": good}],
+                "score_chosen": 8.0,
+                "score_rejected": 3.0,
+            }
+        )
+    return rows
+
+
+def test_an_ultrafeedback_parquet_gives_prompts_ids_and_gold_answers(tmp_path):
+    path = tmp_path / "uf.parquet"
+    datasets.Dataset.from_list(ultrafeedback_rows(5)).to_parquet(str(path))
+    cfg = DataConfig(source=str(path), prompt_column="prompt", gold_column="chosen", id_column="prompt_id")
+    recs = load_user_prompts(cfg)
+    assert recs[2] == {
+        "id": "uf002",
+        "gold": "Item 2 is small.",
+        "messages": [{"role": "user", "content": "Describe item 2 briefly."}],
+    }  # the dataset's other columns (rejected, messages, scores) stay out of the run directory
+
+
+def test_a_messages_json_file_takes_the_prompt_before_the_answer_and_the_answer_as_gold(tmp_path):
+    path = tmp_path / "chats.json"  # one JSON list, not JSON lines
+    chats = [
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": f"Question {i}?"},
+            {"role": "assistant", "content": f"Answer {i}."},
+        ]
+        for i in range(3)
+    ]
+    path.write_text(json.dumps([{"messages": c} for c in chats]))
+    recs = load_user_prompts(DataConfig(source=str(path), prompt_column="messages", gold_column="messages"))
+    assert [r["messages"] for r in recs] == [c[:2] for c in chats]
+    assert [r["gold"] for r in recs] == ["Answer 0.", "Answer 1.", "Answer 2."]
+
+
+def test_csv_and_a_folder_of_split_files(tmp_path):
+    csv = tmp_path / "p.csv"
+    csv.write_text("question,reference\nWhat is tea?,A drink.\nWhat is ink?,\n")
+    recs = load_user_prompts(DataConfig(source=str(csv), prompt_column="question", gold_column="reference"))
+    assert [r["messages"][0]["content"] for r in recs] == ["What is tea?", "What is ink?"]
+    assert recs[0]["gold"] == "A drink." and "gold" not in recs[1]  # an empty reference is no gold answer
+
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    for split in ("train", "test"):
+        datasets.Dataset.from_list([{"prompt": f"{split} prompt {i}"} for i in range(2)]).to_parquet(
+            str(folder / f"{split}.parquet")
+        )
+    recs = load_user_prompts(DataConfig(source=str(folder), split="test"))
+    assert [r["messages"][0]["content"] for r in recs] == ["test prompt 0", "test prompt 1"]
+
+
+def test_a_saved_dataset_dict_reads_data_split(tmp_path):
+    dd = datasets.DatasetDict(
+        {s: datasets.Dataset.from_list([{"prompt": f"{s} {i}"} for i in range(2)]) for s in ("train_prefs", "test")}
+    )
+    dd.save_to_disk(str(tmp_path / "dd"))
+    recs = load_user_prompts(DataConfig(source=str(tmp_path / "dd"), split="test"))
+    assert recs[0]["messages"][0]["content"] == "test 0"
+    with pytest.raises(DnoError, match=r"has no split 'train' \(data.split; it has train_prefs, test\)"):
+        load_user_prompts(DataConfig(source=str(tmp_path / "dd")))
+
+
+@pytest.mark.parametrize(
+    "settings, needle",
+    [
+        ({"prompt_column": "question"}, "row 1: `question` must be a non-empty string or a non-empty list"),
+        ({"prompt_column": "title"}, "row 0: has no `title` column (data.prompt_column"),
+        ({"prompt_column": "prompt", "gold_column": "answer_text"}, "row 0: has no `answer_text` column"),
+        ({"prompt_column": "prompt", "gold_column": "score_chosen"}, "row 0: `score_chosen` must be a string"),
+        ({"prompt_column": "chosen", "gold_column": "chosen", "id_column": "prompt_id"}, None),
+        ({"prompt_column": "prompt", "id_column": "uid"}, "row 0: has no `uid` column (data.id_column)"),
+    ],
+)
+def test_named_columns_are_checked_row_by_row(tmp_path, settings, needle):
+    path = tmp_path / "rows.parquet"
+    rows = ultrafeedback_rows(2)
+    rows[0]["question"], rows[1]["question"] = "only here", None
+    datasets.Dataset.from_list(rows).to_parquet(str(path))
+    cfg = DataConfig(source=str(path), **settings)
+    if needle is None:
+        assert [r["id"] for r in load_user_prompts(cfg)] == ["uf000", "uf001"]
+        return
+    with pytest.raises(DnoError) as err:
+        load_user_prompts(cfg)
+    assert str(err.value).startswith(f"{path}: ") and needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name, text, needle",
+    [
+        ("p.txt", "hello", "unknown file type"),
+        ("p.parquet", "not parquet", "cannot be read as parquet"),
+        ("missing.csv", None, "not found"),
+    ],
+)
+def test_unreadable_sources_are_one_line_errors(tmp_path, name, text, needle):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(DnoError) as err:
+        load_user_prompts(DataConfig(source=str(path)))
+    assert str(err.value).startswith(str(path)) and needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_hub_name_goes_to_the_hub_and_fails_in_one_line_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DnoError) as err:
+        load_user_prompts(DataConfig(source="HuggingFaceH4/ultrafeedback_binarized", split="train_prefs"))
+    msg = str(err.value)
+    assert msg.startswith("HuggingFaceH4/ultrafeedback_binarized: cannot be loaded from the Hugging Face Hub")
+    assert "\n" not in msg
