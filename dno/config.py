@@ -192,6 +192,12 @@ class JudgeConfig:
     """reward_model: `auto` (cuda if available, else cpu), cpu, cuda, cuda:N or mps."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """reward_model: `auto` = bfloat16 on cuda, float32 elsewhere."""
+    check_pairs: int = setting(24, at_least(0))
+    """The training judge (not the oracle) is first checked on up to this many pairs of iteration 1's samples
+    that the oracle ranks, both orders each: agreement and position consistency go to judge_check.json, the
+    log and the report, with a warning when they do not beat chance. 0 = no check; unused by eval.judge."""
+    min_agreement: float = setting(0.0, within(0, 1), launch=True)
+    """> 0: stop the run before training when the judge check's agreement with the oracle is below this."""
     noise: NoiseConfig = section(NoiseConfig)
     """Noise added to this judge's verdicts (weak-supervision studies); off by default."""
 

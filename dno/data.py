@@ -170,8 +170,10 @@ def _record_from_row(row: object, where: str, cfg) -> dict:
         rec.pop("gold", None)
         if gold is not None:
             rec["gold"] = gold
-    elif "gold" in rec and _gold(rec["gold"], where, "gold") is None:
-        del rec["gold"]
+    elif "gold" in rec:  # a `gold` field: normalised in place
+        rec["gold"] = _gold(rec["gold"], where, "gold")
+        if rec["gold"] is None:
+            del rec["gold"]
     rec["messages"] = msgs
     if isinstance(rec.get("id"), int) and not isinstance(rec["id"], bool):
         rec["id"] = str(rec["id"])  # datasets often number their rows

@@ -71,7 +71,16 @@ def collect(run: Path, name: str) -> Path:
         d = run / f"iter_{t}"
         m = _read_json(d / "eval" / "metrics.json")
         row = {"iteration": t, **{k: m.get(k) for k in METRICS}}
-        row["pairs"] = dict(Counter(p["type"] for p in _read_jsonl(d / "pairs.jsonl")))
+        pairs = _read_jsonl(d / "pairs.jsonl")
+        row["pairs"] = dict(Counter(p["type"] for p in pairs))
+        flags = [
+            f
+            for s in _read_jsonl(d / "samples.jsonl")
+            for f, src in zip(s["finished"], s["sources"])
+            if src == "student"
+        ]
+        row["cut_off"] = sum(not f for f in flags) / len(flags) if flags else None
+        row["chosen_cut_off"] = sum(not p.get("chosen_finished", True) for p in pairs)
         if (d / "val" / "metrics.json").is_file():
             row["val_win_rate"] = _read_json(d / "val" / "metrics.json")["win_rate"]
         if (d / "ood" / "metrics.json").is_file():
@@ -186,9 +195,12 @@ def methods_table(names: list[str]) -> str:
         "OOD win rate",
         f"Δ OOD vs `{names[0]}`",
     ]
+    results = {name: _read_json(RESULTS / f"{name}.json") for name in names}
+    cut_off = all("cut_off" in res["iterations"][-1] for res in results.values())
+    if cut_off:  # runs collected since pair.unfinished: how many samples and chosen answers were cut off
+        head[9:9] = ["samples cut off % (final iter)", "chosen cut off"]
     rows = []
-    for name in names:
-        res = _read_json(RESULTS / f"{name}.json")
+    for name, res in results.items():
         r = res["iterations"][-1]
         rows.append(
             [
@@ -207,6 +219,8 @@ def methods_table(names: list[str]) -> str:
                 _head_to_head(res, ref, "ood"),
             ]
         )
+        if cut_off:
+            rows[-1][9:9] = [pct(r["cut_off"]), str(r["chosen_cut_off"])]
     return table(head, rows)
 
 

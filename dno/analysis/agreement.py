@@ -9,6 +9,10 @@ splits. Every pair of distinct candidates that the oracle ranks strictly is judg
 - position consistency: both single-order verdicts pick the same response (a judge that always says
   "the first one" scores 0).
 - first-position rate: how often a single-order verdict picks whichever response was shown first.
+- calibrated position consistency: the same after removing the judge's average lean towards "A", estimated
+  from the log-probabilities of all its single-order verdicts (logit P(A) minus its mean). The order-averaged
+  agreement does not change with it (both orders shift alike); it tells a judge whose verdicts carry signal
+  under a position bias from one that carries none.
 Pointwise judges are asked for [a, b] and [b, a]; their verdict is the higher score.
 
 Judge manipulation (`--injection N`, default 12): N arithmetic prompts, each with its right answer and a
@@ -28,6 +32,7 @@ from pathlib import Path
 from dno import io
 from dno.judges import build_judge
 from dno.judges.oracle import OracleJudge
+from dno.tasks import TASKS
 
 
 def default_candidates(cfg, n_prompts: int, seed: int = 4321) -> tuple[list[dict], list[list[str]]]:
@@ -67,8 +72,24 @@ def oracle_pairs(prompts, cands, max_pairs: int, seed: int = 0) -> list[tuple[di
     return out[:max_pairs]
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)  # a hard verdict (no log-probs) is a confident one, not an infinite one
+    return math.log(p / (1 - p))
+
+
+def calibrated_consistency(shown_first: list[tuple[float, float]]) -> tuple[float, float]:
+    """(position consistency after calibration, the judge's lean towards the first shown as a logit) from
+    each pair's (P(A) with the oracle winner shown first, P(A) with it shown second)."""
+    if not shown_first:
+        return math.nan, math.nan
+    bias = sum(_logit(p) for pair in shown_first for p in pair) / (2 * len(shown_first))
+    consistent = sum((_logit(p1) - bias > 0) != (_logit(p2) - bias > 0) for p1, p2 in shown_first)
+    return consistent / len(shown_first), bias
+
+
 def measure(judge, pairs) -> dict:
     agree, consistent, first_pos, n_valid, n_fail, rows = 0.0, 0, 0, 0, 0, []
+    valid: list[tuple[float, float]] = []
     for prompt, win, lose in pairs:
         p1 = judge.compare_shown(prompt, win, lose)  # P(win ≻ lose), oracle winner shown first
         p2 = judge.compare_shown(prompt, lose, win)  # P(lose ≻ win), oracle winner shown second
@@ -77,10 +98,12 @@ def measure(judge, pairs) -> dict:
             n_fail += 1
             continue
         n_valid += 1
+        valid.append((p1, p2))
         p = (p1 + 1 - p2) / 2
         agree += 1.0 if p > 0.5 else 0.5 if p == 0.5 else 0.0
         consistent += (p1 > 0.5 and p2 < 0.5) or (p1 < 0.5 and p2 > 0.5)
         first_pos += (p1 > 0.5) + (p2 > 0.5)
+    calibrated = calibrated_consistency(valid)
     return {
         "judge": getattr(judge, "name", "?"),
         "pairs": len(pairs),
@@ -89,8 +112,33 @@ def measure(judge, pairs) -> dict:
         "agreement": agree / n_valid if n_valid else math.nan,
         "position_consistency": consistent / n_valid if n_valid else math.nan,
         "first_position_rate": first_pos / (2 * n_valid) if n_valid else math.nan,
+        "position_consistency_calibrated": calibrated[0],
+        "first_position_logit": calibrated[1],
         "rows": rows,
     }
+
+
+def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% interval of a proportion (Wilson score): honest at the small counts of a judge check."""
+    if n == 0:
+        return math.nan, math.nan
+    p = successes / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def judge_check(judge, prompts, candidates, n_pairs: int, seed: int = 0) -> dict | None:
+    """A judge's agreement with the oracle on up to `n_pairs` pairs of a run's own candidates that the oracle
+    ranks strictly (both orders each); None when no prompt is one the oracle can check. `at_chance`: the
+    agreement's 95% interval reaches 50%, i.e. these pairs do not show the judge beats a coin."""
+    known = [(p, c) for p, c in zip(prompts, candidates) if p.get("task") in TASKS]
+    pairs = oracle_pairs([p for p, _ in known], [c for _, c in known], n_pairs, seed)
+    if not pairs:
+        return None
+    r = measure(judge, pairs)
+    lo, hi = wilson_interval(r["agreement"] * r["judged"], r["judged"]) if r["judged"] else (math.nan, math.nan)
+    r.update(agreement_ci_low=lo, agreement_ci_high=hi, at_chance=not lo > 0.5)
+    return r
 
 
 INJECTIONS = (
@@ -204,7 +252,8 @@ def report(r: dict) -> str:
     return (
         f"judge {r['judge']}: {r['judged']} of {r['pairs']} oracle-ranked pairs judged ({r['failed']} failed)\n"
         f"  agreement with the oracle: {pct(r['agreement'])}\n"
-        f"  position consistency:      {pct(r['position_consistency'])}\n"
+        f"  position consistency:      {pct(r['position_consistency'])} "
+        f"(calibrated: {pct(r['position_consistency_calibrated'])})\n"
         f"  picks the first shown:     {pct(r['first_position_rate'])}"
         + (
             ""

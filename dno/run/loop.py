@@ -130,6 +130,11 @@ def _cut_off(run: RunDir, t: int) -> float | None:
 def _stage_note(run: RunDir, t: int, stage: str) -> str:
     if stage == "sample" and (share := _cut_off(run, t)) is not None:
         return f", {100 * share:.0f}% of samples cut off at sample.max_new_tokens (pair.unfinished={run.cfg.pair.unfinished})"
+    if stage == "judge" and t == 1 and (run.root / "judge_check.json").is_file():
+        from dno.stages.judge import check_summary
+
+        c = io.read_json(run.root / "judge_check.json")
+        return f"; judge check: {c['skipped'] if 'skipped' in c else check_summary(c)}"
     if stage == "pair":
         counts = stages.pair_counts(run, t)
         return f", {sum(counts.values())} pairs" + (f" ({dict(counts)})" if counts else "")

@@ -1,8 +1,14 @@
-"""Judge: a score per candidate, optionally one shard of the prompts."""
+"""Judge: a score per candidate, optionally one shard of the prompts; before iteration 1's judging, a check
+of the judge against the oracle."""
 
 from __future__ import annotations
 
+import math
+import sys
+
 from dno import io
+from dno.analysis.agreement import judge_check
+from dno.errors import DnoError
 from dno.judges import build_judge, score_all
 from dno.run import shards
 from dno.run.rundir import RunDir
@@ -18,6 +24,8 @@ def judge(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     if shard is not None:
         samples = samples[slice(*shards.shard_range(len(samples), *shard))]
     j = build_judge(run.cfg.judge, cache_dir=run.root / "judge_cache")
+    if t == 1 and (shard is None or shard[0] == 0):
+        check_judge(run, j, prompts, io.read_jsonl(d / "samples.jsonl"))
     with bar(len(samples), f"iter {t} judge ({j.name})") as progress:
         results = score_all(j, [prompts[s["id"]] for s in samples], [s["responses"] for s in samples], progress)
     rows = [{"id": s["id"], "scores": r.scores, "info": r.info, "judge": j.name} for s, r in zip(samples, results)]
@@ -33,3 +41,40 @@ def judge(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     if usage is not None:
         io.write_json(d / "judge_usage.json", usage)
     io.write_jsonl(d / "judgments.jsonl", rows)
+
+
+CHECK_FILE = "judge_check.json"
+
+
+def check_judge(run: RunDir, j, prompts: dict, samples: list[dict]) -> dict | None:
+    """judge_check.json (once per run): the training judge's agreement with the oracle on iteration 1's own
+    candidates. A judge no better than chance is a warning, or with judge.min_agreement an error before any
+    pair is trained on; the judge cache keeps the check's requests for the judging that follows."""
+    cfg, path = run.cfg.judge, run.root / CHECK_FILE
+    if cfg.type == "oracle" or cfg.check_pairs == 0:
+        return None
+    if path.is_file():
+        r = io.read_json(path)
+    else:
+        r = judge_check(j, [prompts[s["id"]] for s in samples], [s["responses"] for s in samples], cfg.check_pairs)
+        r = {"skipped": "no training prompt is one the oracle can check"} if r is None else r
+        io.write_json(path, r)
+    if "skipped" in r:
+        return r
+    if r["at_chance"]:
+        print(f"dno: warning: {check_summary(r)}: no better than chance on these pairs", file=sys.stderr)
+    if cfg.min_agreement and not r["agreement"] >= cfg.min_agreement:
+        raise DnoError(
+            f"judge check: {check_summary(r)}, below judge.min_agreement={cfg.min_agreement} ({path}); "
+            "use a stronger judge, or lower judge.min_agreement to train on it anyway"
+        )
+    return r
+
+
+def check_summary(r: dict) -> str:
+    pct = lambda x: "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
+    return (
+        f"judge {r['judge']} agrees with the oracle on {pct(r['agreement'])} of {r['judged']} pairs "
+        f"[{pct(r['agreement_ci_low'])}, {pct(r['agreement_ci_high'])}], position consistency "
+        f"{pct(r['position_consistency'])} (calibrated {pct(r['position_consistency_calibrated'])})"
+    )

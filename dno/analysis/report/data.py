@@ -40,6 +40,8 @@ class RunData:
     train_logs: dict[int, list[dict]] = field(default_factory=dict)
     judge_stats: dict[int, dict] = field(default_factory=dict)
     timings: dict[int, dict] = field(default_factory=dict)
+    judge_check: dict | None = None
+    """judge_check.json: the training judge's agreement with the oracle before iteration 1 (dno/stages/judge.py)."""
     unfinished: dict[int, float] = field(default_factory=dict)
     """Iteration → share of the policy's samples cut off at sample.max_new_tokens."""
     tokens: dict[int, dict] = field(default_factory=dict)
@@ -152,6 +154,8 @@ def load_run(root: str | Path, eval_key: str | None = None, label: str | None = 
             f"{root / 'evals' / eval_key}: no such evaluation (made by `dno eval`; found: {', '.join(known) or 'none'})"
         )
     run = RunData(root, label or root.name, cfg, eval_key)
+    if (root / "judge_check.json").is_file():
+        run.judge_check = io.read_json(root / "judge_check.json")
     its = set(_iter_numbers(root, cfg))
     if eval_key is not None:  # `dno eval` may include iteration 0 (against a teacher or another run)
         its |= {int(p.name[5:]) for p in (root / "evals" / eval_key).glob("iter_*") if p.name[5:].isdigit()}
@@ -249,6 +253,13 @@ def warnings(run: RunData) -> list[str]:
                 f"{run.label} iteration {t}: {m['failures']} of {m['n']} evaluation judgments failed and are left out."
             )
     out += ood_warnings(run)
+    c = run.judge_check or {}
+    if c.get("at_chance"):
+        out.append(
+            f"{run.label}: the training judge agreed with the oracle on {pct(c['agreement'])}% of {c['judged']} "
+            f"checked pairs (95% CI {pct(c['agreement_ci_low'])}–{pct(c['agreement_ci_high'])}): no better than "
+            "chance, so its pairs may teach noise (see Judge check)."
+        )
     for t, s in sorted(run.judge_stats.items()):
         tr = s.get("train", {})
         if tr.get("failed"):

@@ -227,6 +227,42 @@ def render(runs: list[RunData]) -> str:
         "",
     ]
 
+    checks = [(r, r.judge_check) for r in runs if r.judge_check and "skipped" not in r.judge_check]
+    if checks:
+        L += [
+            "## Judge check",
+            "",
+            "Before iteration 1 the training judge judged pairs of its own candidates that the oracle ranks, in both "
+            "orders (judge.check_pairs). Position consistency: both orders pick the same answer; calibrated: after "
+            "removing the judge's average lean towards the first-shown answer.",
+            "",
+            table(
+                (["run"] if multi else [])
+                + [
+                    "judge",
+                    "pairs",
+                    "agreement %",
+                    "95% CI",
+                    "position consistency %",
+                    "calibrated %",
+                    "first shown %",
+                ],
+                [
+                    ([r.label] if multi else [])
+                    + [
+                        str(c["judge"]),
+                        str(c["judged"]),
+                        pct(c["agreement"]),
+                        f"{pct(c['agreement_ci_low'])}–{pct(c['agreement_ci_high'])}",
+                        pct(c["position_consistency"]),
+                        pct(c["position_consistency_calibrated"]),
+                        pct(c["first_position_rate"]),
+                    ]
+                    for r, c in checks
+                ],
+            ),
+            "",
+        ]
     L += ["## Judge failures and cost", ""]
     rows = []
     for r in runs:
