@@ -113,10 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--baseline",
         default="iter0",
-        metavar="iter0|FILE.jsonl|OTHER_RUN[:T]",
+        metavar="iter0|FILE.jsonl|FILE.json|OTHER_RUN[:T]",
         help=(
             "what to compare against: the run's iteration-0 policy (default), a JSONL file of {id, response} "
-            "(e.g. a teacher's answers), or another run's policy π_T (default T: its last iteration)"
+            "(e.g. a teacher's answers), an AlpacaEval-style JSON list of {instruction, output} (reference "
+            "answers, matched to the prompts by instruction), or another run's policy π_T (default T: its last "
+            "iteration)"
         ),
     )
     ev.add_argument("--judge", metavar="TYPE", help="judge type (default: the run's eval.judge)")
