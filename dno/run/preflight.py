@@ -10,6 +10,7 @@ from pathlib import Path
 from dno import models
 from dno.data import make_splits
 from dno.errors import DnoError
+from dno.formats import load_preference_pairs
 from dno.judges import JUDGES
 from dno.judges.backends import check_api
 
@@ -33,6 +34,8 @@ def preflight(cfg, run_root: Path | None = None) -> None:
     records = [r for recs in splits.values() for r in recs]
     if cfg.data.source != "synthetic":  # the built-in tasks' prompts are short by construction
         check_prompt_lengths(cfg, records)
+    if cfg.pair.warm_start and not _done(cfg, run_root, 1, "pair"):
+        load_preference_pairs(cfg.pair.warm_start)  # read by iteration 1's pair stage; every row checked now
     needed = judges_needed(cfg, run_root)
     for prefix, j in (("judge", cfg.judge), ("eval.judge", cfg.eval.judge)):
         if prefix in needed:
@@ -75,6 +78,16 @@ def check_teacher_source(cfg, splits: dict[str, list[dict]]) -> None:
             f"{cfg.data.source}: teacher.source=data but no training prompt carries a gold answer "
             "(data.gold_column names the column that holds them)"
         )
+
+
+def _done(cfg, run_root: Path | None, t: int, stage: str) -> bool:
+    """Stage `stage` of iteration t is complete in the existing run directory `run_root`."""
+    if run_root is None or not (Path(run_root) / "config.yaml").is_file():
+        return False
+    from dno import stages
+    from dno.run.rundir import RunDir
+
+    return stages.is_done(RunDir(Path(run_root), cfg), t, stage)
 
 
 def judges_needed(cfg, run_root: Path | None) -> set[str]:

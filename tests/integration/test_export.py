@@ -1,5 +1,5 @@
 """`dno export` (AlpacaEval model outputs, TRL preference datasets) and the way back in: TRL's DPOTrainer trains
-on an export, an AlpacaEval file is a baseline."""
+on an export, an export seeds another run's iteration 1 (pair.warm_start), an AlpacaEval file is a baseline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shutil
 import sys
 
 import pytest
-from tiny_runs import prepared_with_samples
+from tiny_runs import FAST, prepared_with_samples
 
 from dno import io
 from dno.cli import main
@@ -182,6 +182,49 @@ def test_trl_export_loads_in_dpo_trainer_and_trains_one_step(source_run, tmp_pat
     result = trainer.train()
     assert trainer.state.global_step == 1 and torch.isfinite(torch.tensor(result.training_loss))
     assert any(not torch.equal(before[n], p) for n, p in model.named_parameters()), "one step changed the weights"
+
+
+def test_a_trl_export_warm_starts_another_runs_iteration_one(source_run, tmp_path, capsys):
+    exported = tmp_path / "warm"
+    assert main(["export", str(source_run), "--iter", "1", "--format", "trl", "--out", str(exported)]) == 0
+    n_warm = len(io.read_jsonl(source_run / "iter_1" / "pairs.jsonl"))
+    run = tmp_path / "run"
+    assert main(["run", *FAST, "eval.bootstrap=100", f"pair.warm_start={exported}", "--run-dir", str(run)]) == 0
+    pairs = io.read_jsonl(run / "iter_1" / "pairs.jsonl")
+    warm = [p for p in pairs if p["type"] == "data>data"]
+    assert len(warm) == n_warm and len(pairs) > n_warm, "self-play pairs and the warm-start pairs"
+    assert io.read_json(run / "iter_1" / "train_summary.json")["pairs"] == len(pairs)
+    # the warm pairs carry their own prompts (the source run's), and export back unchanged
+    assert all(p["id"].startswith("warm-") and p["messages"] for p in warm)
+    again = tmp_path / "again"
+    assert main(["export", str(run), "--iter", "1", "--format", "trl", "--out", str(again)]) == 0
+    import datasets
+
+    rows = datasets.load_from_disk(str(again)).to_list()
+    assert [r for r, p in zip(rows, pairs) if p["type"] == "data>data"] == datasets.load_from_disk(
+        str(exported)
+    ).to_list()
+
+
+@pytest.mark.parametrize(
+    "rows, error",
+    [
+        (None, "warm.jsonl: preference dataset not found"),
+        ([{"prompt": "q", "chosen": "a"}], "warm.jsonl:1: no `rejected`"),
+        (
+            [{"prompt": "q", "chosen": "a", "rejected": [{"role": "user", "content": "b"}]}],
+            "warm.jsonl:1: `rejected` must be",
+        ),
+    ],
+)
+def test_a_bad_warm_start_dataset_is_refused_before_the_run_directory_is_made(tmp_path, capsys, rows, error):
+    path = tmp_path / "warm.jsonl"
+    if rows is not None:
+        io.write_jsonl(path, rows)
+    run = tmp_path / "run"
+    assert main(["run", *FAST, f"pair.warm_start={path}", "--run-dir", str(run)]) == 2
+    _one_line_error(capsys, error)
+    assert not run.exists()
 
 
 def test_an_exported_answers_file_is_a_baseline_for_dno_eval(source_run, tmp_path, capsys):

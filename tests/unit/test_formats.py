@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dno import config as config_mod
 from dno import formats, io
 from dno.errors import DnoError
 
@@ -153,3 +154,9 @@ def test_unreadable_or_missing_preference_datasets(tmp_path):
     with pytest.raises(DnoError, match=r"p.parquet: no `chosen` column \(.*this one has prompt, answer\)"):
         formats.load_preference_pairs(str(tmp_path / "p.parquet"))
 
+
+def test_pair_warm_start_is_a_checked_setting_a_resume_compares():
+    assert config_mod.load_config(None, ["pair.warm_start=data/pairs.parquet"]).pair.warm_start == "data/pairs.parquet"
+    with pytest.raises(DnoError, match=r"`pair.warm_start` must be a .jsonl, .json or .parquet file"):
+        config_mod.load_config(None, ["pair.warm_start=pairs.csv"])
+    assert "pair.warm_start" not in config_mod.launch_keys()
