@@ -215,6 +215,10 @@ def test_a_trl_export_warm_starts_another_runs_iteration_one(source_run, tmp_pat
             [{"prompt": "q", "chosen": "a", "rejected": [{"role": "user", "content": "b"}]}],
             "warm.jsonl:1: `rejected` must be",
         ),
+        (
+            [{"prompt": "q", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "a " * 600, "rejected": "b"}],
+            "warm.jsonl: row 1 (counted from 0) is 6",  # 600 words and the template: over the tiny model's 512
+        ),
     ],
 )
 def test_a_bad_warm_start_dataset_is_refused_before_the_run_directory_is_made(tmp_path, capsys, rows, error):
