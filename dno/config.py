@@ -221,8 +221,8 @@ class PairConfig:
     negative (DNO-Prct). 0 turns the check off."""
     warm_start: str = setting("", preference_data)
     """Offline warm start: a TRL-format preference dataset (prompt, chosen, rejected; chat messages or plain
-    strings) whose pairs join iteration 1's, typed `data>data`: a .jsonl / .json / .parquet file or a
-    `save_to_disk` directory, e.g. another run's `dno export --format trl`. "" = none (docs/export.md)."""
+    strings) whose pairs join iteration 1's, typed `data>data`: a .jsonl / .json / .parquet / .csv file or a
+    dataset folder, e.g. another run's `dno export --format trl`. "" = none (docs/export.md)."""
 
 
 @dataclass

@@ -68,13 +68,13 @@ def device_name(v: str) -> str | None:
 
 
 def preference_data(v: str) -> str | None:
-    """pair.warm_start: "" or what dno.formats.read_dataset reads (its rows are checked at preflight)."""
+    """pair.warm_start: "" or a file or folder dno.formats.load_preference_pairs reads (rows checked at preflight)."""
     from pathlib import Path
 
     path = Path(v)
-    if not v or path.suffix in ("", ".jsonl", ".json", ".parquet") or path.is_dir():
+    if not v or path.suffix in ("", ".jsonl", ".json", ".parquet", ".csv") or path.is_dir():
         return None
-    return "must be a .jsonl, .json or .parquet file or a `save_to_disk` directory"
+    return "must be a .jsonl, .json, .parquet or .csv file or a dataset folder"
 
 
 def registered(kind: str) -> Check:

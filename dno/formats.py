@@ -5,15 +5,18 @@
   as reference answers (`dno eval --baseline answers.json`), matched to prompts by instruction text.
 - TRL's conversational preference dataset: rows of {prompt: [messages], chosen: [assistant message],
   rejected: [assistant message]}, which TRL's DPOTrainer loads unchanged. dno writes each iteration's pairs
-  in it (`dno export --format trl`) and reads one as offline pairs for iteration 1 (`pair.warm_start`).
+  in it (`dno export --format trl`) and reads one as offline pairs for iteration 1 (`pair.warm_start`),
+  from any container data.source reads (dno/data.py).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from dno.analysis.compare import align
+from dno.data import FILE_FORMATS
+from dno.data import _rows as read_rows  # data.source's readers (private there; public use here only)
 from dno.errors import DnoError
 
 WARM_START_TYPE = "data>data"
@@ -88,84 +91,39 @@ def _messages(value, where: str) -> list[dict]:
 
 
 def _answer(value, column: str, where: str) -> str:
-    """A response: a string, or a list of exactly one assistant message."""
+    """A response: a string, or a messages list that ends with it as the assistant's turn (TRL's one assistant
+    message, or a whole conversation as in UltraFeedback's binarized pairs). A number, as `datasets` reads
+    a CSV cell like 85, stands for its text."""
     if isinstance(value, str):
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
     if (
         isinstance(value, list)
-        and len(value) == 1
-        and isinstance(value[0], dict)
-        and value[0].get("role") == "assistant"
-        and isinstance(value[0].get("content"), str)
+        and value
+        and all(isinstance(m, dict) for m in value)
+        and value[-1].get("role") == "assistant"
+        and isinstance(value[-1].get("content"), str)
     ):
-        return value[0]["content"]
-    raise DnoError(f"{where}: `{column}` must be a string or a list of one {{role: assistant, content}} message")
+        return value[-1]["content"]
+    raise DnoError(f"{where}: `{column}` must be a string or a messages list ending with an assistant message")
 
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
 
-def _json_rows(path: Path) -> list[tuple[object, str]]:
-    """(row, where) from a JSON list or JSON lines (either suffix: hubs save JSON lines as .json too); parsed
-    here rather than by `datasets`, so that a bad line is named."""
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DnoError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
-        return [(r, f"{path}: entry {i}") for i, r in enumerate(data)]
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append((json.loads(line), f"{path}:{lineno}"))
-            except json.JSONDecodeError as e:
-                raise DnoError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-    return rows
-
-
-def _dataset_rows(path: Path) -> list[tuple[object, str]]:
-    """(row, where) from a `save_to_disk` directory or a .parquet file, read with `datasets`."""
-    import datasets
-
-    bars = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # one small file: a "Generating train split" bar would only be noise
-    try:
-        if path.is_dir():
-            ds = datasets.load_from_disk(str(path))
-            if isinstance(ds, datasets.DatasetDict):
-                ds = ds["train"] if "train" in ds else ds[next(iter(ds))]
-        else:
-            ds = datasets.load_dataset("parquet", data_files=str(path), split="train")
-    except Exception as e:  # datasets and pyarrow raise many types for an unreadable file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise DnoError(f"{path}: cannot read it as a dataset ({type(e).__name__}: {first})") from None
-    finally:
-        if bars:
-            datasets.enable_progress_bars()
-    missing = [c for c in PREFERENCE_COLUMNS if c not in ds.column_names]
-    if missing:
-        raise DnoError(
-            f"{path}: no `{missing[0]}` column (a preference dataset has prompt, chosen and rejected; "
-            f"this one has {', '.join(ds.column_names) or 'none'})"
-        )
-    return [(r, f"{path}: row {i}") for i, r in enumerate(ds.select_columns(list(PREFERENCE_COLUMNS)))]
-
-
 def load_preference_pairs(source: str) -> list[dict]:
-    """A TRL-format preference dataset (.jsonl, .json or .parquet file, or `save_to_disk` directory) as dno
-    pair rows (pairs.jsonl's shape) of type WARM_START_TYPE; each row carries its own prompt `messages`,
-    since its prompts are not the run's. Answers count as finished (taught to end), targets as hard (1.0)."""
-    path = Path(source)
+    """A TRL-format preference dataset (a .jsonl / .json / .parquet / .csv file, a folder of them, or a
+    `save_to_disk` folder) as dno pair rows (pairs.jsonl's shape) of type WARM_START_TYPE; each row carries
+    its own prompt `messages`, since its prompts are not the run's. Answers count as finished (taught to
+    end), targets as hard (1.0)."""
+    path = Path(source).expanduser()
     if not path.exists():
         raise DnoError(f"{source}: preference dataset not found")
-    if path.is_dir() or path.suffix == ".parquet":
-        rows = _dataset_rows(path)
-    elif path.suffix in (".jsonl", ".json"):
-        rows = _json_rows(path)
-    else:
-        raise DnoError(f"{source}: expected a .jsonl, .json or .parquet file or a `save_to_disk` directory")
+    if path.is_file() and path.suffix not in FILE_FORMATS:
+        raise DnoError(f"{source}: expected a .jsonl, .json, .parquet or .csv file or a dataset folder")
+    # the readers of data.source: .jsonl line by line, the rest with `datasets` (a DatasetDict: its train split)
+    rows = read_rows(SimpleNamespace(source=source, split="train", subset=""))
     if not rows:
         raise DnoError(f"{source}: no rows")
     pairs = []
