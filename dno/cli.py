@@ -113,10 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--baseline",
         default="iter0",
-        metavar="iter0|FILE.jsonl|OTHER_RUN[:T]",
+        metavar="iter0|FILE.jsonl|FILE.json|OTHER_RUN[:T]",
         help=(
             "what to compare against: the run's iteration-0 policy (default), a JSONL file of {id, response} "
-            "(e.g. a teacher's answers), or another run's policy π_T (default T: its last iteration)"
+            "(e.g. a teacher's answers), an AlpacaEval-style JSON list of {instruction, output} (reference "
+            "answers, matched to the prompts by instruction), or another run's policy π_T (default T: its last "
+            "iteration)"
         ),
     )
     ev.add_argument("--judge", metavar="TYPE", help="judge type (default: the run's eval.judge)")
@@ -158,6 +160,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="report a `dno eval` result (RUN/evals/KEY) instead of the runs' own eval stage",
     )
     rep.set_defaults(func=cmd_report)
+
+    exp = sub.add_parser(
+        "export",
+        help="write an iteration's answers or pairs in a standard format (AlpacaEval, TRL)",
+        description=(
+            "alpaca_eval: iteration T's greedy answers to the held-out prompts (T = 0: the starting policy's) as "
+            "AlpacaEval's model_outputs.json, a JSON list of {instruction, output, generator, dataset}. "
+            "trl: iteration T's pairs as a conversational preference dataset (prompt, chosen, rejected) saved with "
+            "`datasets`, which TRL's DPOTrainer loads unchanged (and pair.warm_start reads). Only what the run "
+            "wrote is exported; an existing different output is kept unless --force. See docs/export.md."
+        ),
+    )
+    exp.add_argument("run_dir", metavar="RUN")
+    exp.add_argument("--iter", type=int, required=True, metavar="T", help="the iteration (0 = the starting policy)")
+    exp.add_argument("--format", required=True, choices=("alpaca_eval", "trl"), dest="fmt")
+    exp.add_argument(
+        "--split", choices=("test", "val", "ood"), help="alpaca_eval: which held-out prompts (default test)"
+    )
+    exp.add_argument(
+        "--out",
+        help="the file (alpaca_eval) or directory (trl) to write (default: RUN/exports/iter_T.<split>.model_outputs.json "
+        "or RUN/exports/iter_T.pairs_trl)",
+    )
+    exp.add_argument("--force", action="store_true", help="replace an existing, different output")
+    exp.set_defaults(func=cmd_export)
     _add_stage_commands(sub)
     return parser
 
@@ -187,6 +214,15 @@ def cmd_eval(args) -> int:
     print(f"(results in {out})")
     if args.report:
         print(f"report: {write_report([args.run_dir], out, eval_key=out.name)}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from dno.run.export import export
+
+    path, n, written = export(args.run_dir, args.iter, args.fmt, split=args.split, out=args.out, force=args.force)
+    what = "answers" if args.fmt == "alpaca_eval" else "pairs"
+    print(f"{path} ({n} {what})" if written else f"{path}: already there, unchanged ({n} {what})")
     return 0
 
 

@@ -26,6 +26,7 @@ from dno.config_fields import (
     build,
     device_name,
     fields_where,
+    preference_data,
     registered,
     section,
     setting,
@@ -224,6 +225,10 @@ class PairConfig:
     degenerate_repeats: int = setting(3, lambda v: None if v == 0 or v >= 2 else "must be 0 (off) or >= 2")
     """A sample repeating a word 3-gram this often, or looping characters, scores 0: an automatic
     negative (DNO-Prct). 0 turns the check off."""
+    warm_start: str = setting("", preference_data)
+    """Offline warm start: a TRL-format preference dataset (prompt, chosen, rejected; chat messages or plain
+    strings) whose pairs join iteration 1's, typed `data>data`: a .jsonl / .json / .parquet / .csv file or a
+    dataset folder, e.g. another run's `dno export --format trl`. "" = none (docs/export.md)."""
 
 
 @dataclass

@@ -67,6 +67,16 @@ def device_name(v: str) -> str | None:
     return None if ok else "must be auto, cpu, cuda, cuda:N or mps"
 
 
+def preference_data(v: str) -> str | None:
+    """pair.warm_start: "" or a file or folder dno.formats.load_preference_pairs reads (rows checked at preflight)."""
+    from pathlib import Path
+
+    path = Path(v)
+    if not v or path.suffix in ("", ".jsonl", ".json", ".parquet", ".csv") or path.is_dir():
+        return None
+    return "must be a .jsonl, .json, .parquet or .csv file or a dataset folder"
+
+
 def registered(kind: str) -> Check:
     """A name of the judge, task or loss registry (dno.registry): `kind` is judges, tasks or losses."""
 

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 from dno import config as config_mod
-from dno import io
+from dno import formats, io
 from dno.analysis.compare import judge_against_baseline
 from dno.analysis.tables import interval, num, pct, table
 from dno.config import JudgeConfig, load_config
@@ -67,7 +67,8 @@ def judge_key(jcfg: JudgeConfig) -> str:
     return f"{jcfg.type}-{digest}"
 
 
-def _prompts(run: RunDir, split: str) -> list[dict]:
+def split_prompts(run: RunDir, split: str) -> list[dict]:
+    """The run's held-out prompts of `split` (test, val or ood), or a DnoError saying why it has none."""
     path = run.root / f"{split}_prompts.jsonl"
     if not path.is_file():
         hint = " (the run has no validation split: data.val_prompts is 0)" if split == "val" else ""
@@ -75,10 +76,17 @@ def _prompts(run: RunDir, split: str) -> list[dict]:
     return io.read_jsonl(path)
 
 
+def own_responses_path(run: RunDir, t: int, split: str) -> Path:
+    """Where the run's own stages keep π_t's greedy answers on `split`: the baseline stage for t = 0, else
+    iteration t's eval (test), val or ood stage."""
+    if t == 0:
+        return run.baseline_dir / BASELINE_FILES[split]
+    return run.iter_dir(t) / ("eval" if split == "test" else split) / "responses.jsonl"
+
+
 def policy_responses(run: RunDir, t: int, prompts: list[dict], split: str) -> list[dict]:
     """π_t's greedy answers on `prompts`: the run's own when it has them, else generated once and cached."""
-    stage_dir = "eval" if split == "test" else split  # the run's own eval/val stage outputs
-    own = run.baseline_dir / BASELINE_FILES[split] if t == 0 else run.iter_dir(t) / stage_dir / "responses.jsonl"
+    own = own_responses_path(run, t, split)
     if own.is_file():
         return io.read_jsonl(own)
     cached = run.root / "evals" / f"responses_{split}" / f"iter_{t}.jsonl"
@@ -87,6 +95,23 @@ def policy_responses(run: RunDir, t: int, prompts: list[dict], split: str) -> li
             raise DnoError(f"{run.iter_dir(t) / 'policy'}: iteration {t} is not trained yet")
         io.write_jsonl(cached, greedy(run, t, prompts, f"iter {t} {split} responses"))
     return io.read_jsonl(cached)
+
+
+def file_responses(path: Path, prompts: list[dict]) -> list[dict]:
+    """A baseline file's {id, response} rows: JSONL lines of {id, response}, or an AlpacaEval-style JSON list
+    of {instruction, output} (reference answers, another system's model_outputs.json) matched by instruction."""
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DnoError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+        return formats.responses_from_alpaca(data, prompts, str(path))
+    rows = io.read_jsonl(path)
+    for i, r in enumerate(rows, 1):
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str) or not isinstance(r.get("response"), str):
+            raise DnoError(f"{path}:{i}: each line needs a string `id` and a string `response`")
+    return rows
 
 
 @dataclasses.dataclass
@@ -101,13 +126,10 @@ def resolve_baseline(run: RunDir, spec: str, prompts: list[dict], split: str, ou
     if spec in ("iter0", "0"):
         return Baseline("iter0", "the iteration-0 policy", policy_responses(run, 0, prompts, split))
     path = Path(spec)
-    if spec.endswith(".jsonl") or path.is_file():
+    if spec.endswith((".jsonl", ".json")) or path.is_file():
         if not path.is_file():
             raise DnoError(f"{path}: baseline responses file not found")
-        rows = io.read_jsonl(path)
-        for i, r in enumerate(rows, 1):
-            if not isinstance(r.get("id"), str) or not isinstance(r.get("response"), str):
-                raise DnoError(f"{path}:{i}: each line needs a string `id` and a string `response`")
+        rows = file_responses(path, prompts)
         digest = hashlib.sha1(path.read_bytes()).hexdigest()[:8]
         return Baseline(f"file-{path.stem}-{digest}", f"the responses in `{path}`", rows)
     root, _, it = spec.rpartition(":")
@@ -115,7 +137,9 @@ def resolve_baseline(run: RunDir, spec: str, prompts: list[dict], split: str, ou
         root, it = spec, ""
     other = open_run(root) if Path(root).is_dir() else None
     if other is None:
-        raise DnoError(f"--baseline {spec!r}: not `iter0`, a .jsonl file of responses, or a run directory")
+        raise DnoError(
+            f"--baseline {spec!r}: not `iter0`, a .jsonl or AlpacaEval .json file of responses, or a run directory"
+        )
     t = int(it) if it else max(trained_iterations(other), default=0)
     if t > 0 and t not in trained_iterations(other):
         raise DnoError(f"{other.iter_dir(t) / 'policy'}: iteration {t} of that run is not trained")
@@ -129,9 +153,7 @@ def resolve_baseline(run: RunDir, spec: str, prompts: list[dict], split: str, ou
             and io.read_jsonl(other.root / "test_prompts.jsonl") == prompts
             and other.cfg.eval.max_new_tokens == run.cfg.eval.max_new_tokens
         )
-        theirs = (
-            (other.baseline_dir / "responses.jsonl") if t == 0 else (other.iter_dir(t) / "eval" / "responses.jsonl")
-        )
+        theirs = own_responses_path(other, t, "test")
         if same_prompts and theirs.is_file():
             rows = io.read_jsonl(theirs)
         else:  # decode their policy on our prompts with our decoding settings; nothing is written into their run
@@ -224,7 +246,7 @@ def run_eval(
         raise DnoError(f"--split: expected test, val or ood, got {split!r}")
     jcfg = judge_config(run, judge_type, list(judge_overrides))
     judge = build_judge(jcfg, cache_dir=run.root / "judge_cache", field_prefix="judge")  # shared with `dno run`
-    prompts = _prompts(run, split)
+    prompts = split_prompts(run, split)
     suffix = f"__{judge_key(jcfg)}" + ("" if split == "test" else f"__{split}")
     base = resolve_baseline(run, baseline, prompts, split, lambda key: run.root / "evals" / f"{key}{suffix}")
     out = run.root / "evals" / f"{base.key}{suffix}"

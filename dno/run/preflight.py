@@ -10,6 +10,7 @@ from pathlib import Path
 from dno import models
 from dno.data import make_splits
 from dno.errors import DnoError
+from dno.formats import load_preference_pairs
 from dno.judges import JUDGES
 from dno.judges.backends import check_api
 
@@ -33,6 +34,8 @@ def preflight(cfg, run_root: Path | None = None) -> None:
     records = [r for recs in splits.values() for r in recs]
     if cfg.data.source != "synthetic":  # the built-in tasks' prompts are short by construction
         check_prompt_lengths(cfg, records)
+    if cfg.pair.warm_start and not _done(cfg, run_root, 1, "pair"):  # read by iteration 1's pair stage
+        check_pair_lengths(cfg, load_preference_pairs(cfg.pair.warm_start), cfg.pair.warm_start)
     needed = judges_needed(cfg, run_root)
     for prefix, j in (("judge", cfg.judge), ("eval.judge", cfg.eval.judge)):
         if prefix in needed:
@@ -42,15 +45,9 @@ def preflight(cfg, run_root: Path | None = None) -> None:
 def check_prompt_lengths(cfg, records) -> None:
     """Every prompt, in the chat template, leaves room in the policy's context for the longest answer the
     run asks for: a longer one would fail mid-run, after hours of work, in the sampler or the trainer."""
-    from transformers import AutoConfig
-
-    path = models.resolve(cfg.policy.model)
-    config = AutoConfig.from_pretrained(str(path))
-    config = getattr(config, "text_config", None) or config
-    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    context, tok = policy_context(cfg)
     if not context or not records:
         return
-    tok = models.load_tokenizer(path, cfg.policy.chat_template)
     texts = [models.render_prompt(tok, r["messages"]) for r in records]
     lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
     answer = max(cfg.sample.max_new_tokens, cfg.eval.max_new_tokens, cfg.teacher.max_new_tokens)
@@ -74,6 +71,52 @@ def check_teacher_source(cfg, splits: dict[str, list[dict]]) -> None:
         raise DnoError(
             f"{cfg.data.source}: teacher.source=data but no training prompt carries a gold answer "
             "(data.gold_column names the column that holds them)"
+        )
+
+
+def _done(cfg, run_root: Path | None, t: int, stage: str) -> bool:
+    """Stage `stage` of iteration t is complete in the existing run directory `run_root`."""
+    if run_root is None or not (Path(run_root) / "config.yaml").is_file():
+        return False
+    from dno import stages
+    from dno.run.rundir import RunDir
+
+    return stages.is_done(RunDir(Path(run_root), cfg), t, stage)
+
+
+def policy_context(cfg):
+    """policy.model's context length in tokens and its tokenizer; (None, None) when its config names none."""
+    from transformers import AutoConfig
+
+    path = models.resolve(cfg.policy.model)
+    config = AutoConfig.from_pretrained(str(path))
+    config = getattr(config, "text_config", None) or config
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    return (context, models.load_tokenizer(path, cfg.policy.chat_template)) if context else (None, None)
+
+
+def check_pair_lengths(cfg, pairs: list[dict], source: str) -> None:
+    """Each warm-start pair, its prompt in the chat template and its longer answer, fits the policy's context:
+    a longer one would fail in the trainer, after iteration 1's sampling and judging."""
+    context, tok = policy_context(cfg)
+    if not context or not pairs:
+        return
+    prompts = [models.render_prompt(tok, p["messages"]) for p in pairs]
+
+    def lengths(texts):
+        return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+
+    total = [
+        p + max(c, r) + 1  # + the end-of-turn token a finished answer is taught
+        for p, c, r in zip(
+            lengths(prompts), lengths([p["chosen"] for p in pairs]), lengths([p["rejected"] for p in pairs])
+        )
+    ]
+    i = max(range(len(pairs)), key=total.__getitem__)
+    if total[i] > context:
+        raise DnoError(
+            f"{source}: row {i} (counted from 0) is {total[i]} tokens with its longer answer in the chat template; "
+            f"it exceeds policy.model's context of {context} tokens; shorten or drop it"
         )
 
 

@@ -48,6 +48,12 @@ def greedy(run: RunDir, t: int, prompts: list[dict], desc: str) -> list[dict]:
     ]
 
 
+def pair_messages(pair: dict, prompts: dict[str, dict]) -> list[dict]:
+    """The prompt a pair answers: its own `messages` for a warm-start pair (pair.warm_start: not one of the
+    run's prompts), else the run's prompt of its id in `prompts`."""
+    return pair.get("messages") or prompts[pair["id"]]["messages"]
+
+
 def shard_inputs(run: RunDir, t: int, stage: str) -> list:
     """What a shard of `stage` is computed from (dno.run.shards fingerprints it): the prompts and the sampling
     policy for a sample shard, the samples for a judge shard."""

@@ -6,6 +6,7 @@ import math
 from collections import Counter
 
 from dno import io
+from dno.formats import load_preference_pairs
 from dno.preferences.degenerate import is_degenerate
 from dno.preferences.pairing import PairRules, all_pairs, build_pairs, pair_type, soft_target, win_rate_estimates
 from dno.run.rundir import RunDir
@@ -52,6 +53,8 @@ def pair(run: RunDir, t: int) -> None:
                     "type": pair_type(s["sources"][ci], s["sources"][ri]),
                 }
             )
+    if t == 1 and run.cfg.pair.warm_start:  # offline pairs join the first iteration's (offline warm start)
+        rows += load_preference_pairs(run.cfg.pair.warm_start)
     io.write_jsonl(d / "pairs.jsonl", rows)
 
 

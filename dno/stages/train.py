@@ -13,7 +13,7 @@ from collections import Counter
 from dno import io, models
 from dno.preferences.replay import sample_replay
 from dno.run.rundir import RunDir
-from dno.stages.common import bar
+from dno.stages.common import bar, pair_messages
 from dno.training import tracking
 from dno.training.logprobs import encode
 from dno.training.loop import PairBatchItem, is_main_process, save_policy
@@ -42,8 +42,8 @@ def train(run: RunDir, t: int) -> None:
     )
     items = [
         PairBatchItem(
-            encode(tok, prompts[p["id"]]["messages"], p["chosen"], p["chosen_finished"]),
-            encode(tok, prompts[p["id"]]["messages"], p["rejected"], p["rejected_finished"]),
+            encode(tok, pair_messages(p, prompts), p["chosen"], p["chosen_finished"]),
+            encode(tok, pair_messages(p, prompts), p["rejected"], p["rejected_finished"]),
             p["target"],
             p.get("chosen_rate", 1.0),
             p.get("rejected_rate", 0.0),

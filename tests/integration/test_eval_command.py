@@ -3,6 +3,7 @@ any judge, resumable, on constructed run directories whose numbers are known, pl
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -87,6 +88,27 @@ def test_dno_eval_errors(tmp_path, capsys):
     assert "no response for prompt 'test-001'" in capsys.readouterr().err
     assert main(["eval", str(run), "judge.nonsense=1"]) == 2
     assert "unknown key `judge.nonsense`" in capsys.readouterr().err
+
+
+def test_dno_eval_against_alpaca_eval_style_reference_answers_matched_by_instruction(tmp_path, capsys):
+    run = make_arith_run(tmp_path / "run", {0: 4, 1: 10})
+    prompts = io.read_jsonl(run / "test_prompts.jsonl")
+    ref = [
+        {"instruction": p["messages"][-1]["content"], "output": str(p["answer"]), "generator": "gold"}
+        for p in reversed(prompts)  # any order: matched by instruction, not position
+    ]
+    answers = tmp_path / "reference_outputs.json"
+    answers.write_text(json.dumps(ref, indent=2))
+    assert main(["eval", str(run), "--baseline", str(answers)]) == 0
+    (out,) = [p for p in (run / "evals").iterdir() if p.name.startswith("file-reference_outputs-")]
+    for t, k in {0: 4, 1: 10}.items():  # always-right references: win rate = correct / (2 n), as with a JSONL file
+        m = io.read_json(out / f"iter_{t}" / "metrics.json")
+        assert m["win_rate"] == pytest.approx(k / 40) and (m["ties"], m["losses"]) == (k, 20 - k)
+    assert "the responses in" in io.read_json(out / "eval.json")["baseline_description"]
+    answers.write_text(json.dumps(ref[1:]))
+    assert main(["eval", str(run), "--baseline", str(answers)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no output for prompt 'test-019' (instruction 'What is 19 + 10?')" in err
 
 
 # ---- the real loop ----------------------------------------------------------------------------------
