@@ -9,6 +9,7 @@ A document marks a generated table with an HTML comment naming its source, and t
 
     <!-- table: run default -->      per-iteration table of docs/results/default.json
     <!-- table: methods default dno_soft ... -->   one row per run (final iteration)
+    <!-- table: agree agree_a agree_b ... -->      one row per judge: `dno agree --out docs/results/agree_a.json`
     ...generated...
     <!-- /table -->
 
@@ -224,7 +225,26 @@ def methods_table(names: list[str]) -> str:
     return table(head, rows)
 
 
-KINDS = {"run": run_table, "methods": methods_table}
+def agree_table(names: list[str]) -> str:
+    """One row per judge measured by `dno agree` (its --out JSON): agreement with the oracle and position bias."""
+    rows = []
+    for name in names:
+        r = _read_json(RESULTS / f"{name}.json")
+        rows.append(
+            [
+                f"`{name.removeprefix('agree_')}`",
+                f"{r['judged']} of {r['pairs']}",
+                pct(r["agreement"]),
+                pct(r["position_consistency"]),
+                pct(r.get("position_consistency_calibrated")),
+                pct(r["first_position_rate"]),
+            ]
+        )
+    head = ["judge", "pairs judged", "agreement %", "position consistency %", "calibrated %", "picks first shown %"]
+    return table(head, rows)
+
+
+KINDS = {"run": run_table, "methods": methods_table, "agree": agree_table}
 
 
 def render(check: bool) -> int:

@@ -135,7 +135,8 @@ def check_safetensors(path: Path) -> None:
 def check_files(root: Path) -> None:
     """Every artifact of run directory `root` that a resume may read is whole and holds what its stage wrote."""
     for path in sorted(root.rglob("*")):
-        if path.name.startswith(".") or not path.is_file():
+        parts = path.relative_to(root).parts  # hidden files and folders: temporaries, left to the clean-up
+        if any(p.startswith(".") for p in parts) or not path.is_file():
             continue
         rel = path.relative_to(root).as_posix()
         if path.suffix in (".json", ".jsonl"):

@@ -99,13 +99,15 @@ def run_child(run: RunDir, *argv: str) -> None:
 
 
 def remove_stale_temporaries(run: RunDir) -> None:
-    """Delete what a killed invocation left half-written: atomic writes' `.NAME.*.dno.tmp` files and
-    `iter_<t>/.policy.tmp/`. No stage reads them and a stage redone writes fresh ones; nothing else in the
-    run directory (a user's own `.tmp` files included) is touched."""
+    """Delete what a killed invocation left half-written: atomic writes' `.NAME.*.dno.tmp` files and folders
+    (`dno export --format trl`) and `iter_<t>/.policy.tmp/`. No stage reads them and a stage redone writes
+    fresh ones; nothing else in the run directory (a user's own `.tmp` files included) is touched."""
     import shutil
 
     for p in sorted(run.root.rglob(f".*{io.TMP_SUFFIX}"), reverse=True):
-        if p.is_file():
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.is_file():
             p.unlink(missing_ok=True)
     for p in run.root.glob("iter_*/.policy.tmp"):
         shutil.rmtree(p, ignore_errors=True)

@@ -29,7 +29,11 @@ def test_resume_cleanup_keeps_user_tmp_files_and_removes_dnos(tmp_path):
     stale = run / "iter_1" / ".samples.jsonl.k2j3h4g5.dno.tmp"  # what a killed atomic write leaves
     stale.write_text("half")
     (run / "iter_1" / ".policy.tmp").mkdir()
+    half_export = run / "exports" / ".iter_1.pairs_trl.a1b2c3d4.dno.tmp"  # a killed `dno export --format trl`
+    half_export.mkdir(parents=True)
+    (half_export / "dataset_info.json").write_text('{"half')
     assert main(["run", *FAST, "--run-dir", str(run), "--stop-after", "1:sample"]) == 0
+    assert not half_export.exists()
     assert (run / "notes" / ".cache.tmp").is_dir() and (run / "notes" / ".draft.tmp").read_text() == "x"
     assert not stale.exists() and not (run / "iter_1" / ".policy.tmp").exists()
     assert (run / "iter_1" / "samples.jsonl").is_file()
