@@ -54,13 +54,14 @@ class DataConfig:
     source: str = "synthetic"
     """`synthetic` (built-in verifiable tasks); a `.jsonl`, `.json`, `.parquet` or `.csv` file or a folder of
     them; a `datasets` dataset saved with `save_to_disk`; or a Hugging Face Hub dataset name (docs/data.md)."""
-    split: str = "train"
-    """Hub datasets, data folders and saved DatasetDicts: the split to read."""
+    split: str = ""
+    """Hub datasets, data folders and saved DatasetDicts: the split to read; "" = `train`, else the first."""
     subset: str = ""
     """Hub datasets: the configuration (subset) name; "" = the default one."""
     prompt_column: str = ""
     """The column holding the prompt: a string or a chat-messages list (trailing assistant turns are cut off);
-    "" = `messages`, else `prompt`. Naming it keeps only `id`, `task`, the oracle's fields and the gold answer."""
+    "" = a `messages` list, else a `prompt` string, each row kept as it is. Naming it keeps only `id`, `task`,
+    the oracle's fields (when they check) and the gold answer."""
     gold_column: str = ""
     """A reference answer per prompt: a string, or a messages list whose last assistant turn is the answer
     (UltraFeedback's `chosen`); with `teacher.source: data` it joins the candidates. "" = a `gold` field if any."""
@@ -198,7 +199,8 @@ class JudgeConfig:
     that the oracle ranks, both orders each: agreement and position consistency go to judge_check.json, the
     log and the report, with a warning when they do not beat chance. 0 = no check; unused by eval.judge."""
     min_agreement: float = setting(0.0, within(0, 1), launch=True)
-    """> 0: stop the run before training when the judge check's agreement with the oracle is below this."""
+    """> 0: stop the run before judging when the judge check's agreement with the oracle is below this (needs
+    check_pairs > 0 and prompts the oracle can check)."""
     noise: NoiseConfig = section(NoiseConfig)
     """Noise added to this judge's verdicts (weak-supervision studies); off by default."""
 
@@ -322,6 +324,11 @@ def validate(cfg: Any, source: str, prefix: str = "") -> Any:
             raise DnoError(f"{source}: `{prefix}{f.name}` {problem}, got {value!r}")
     if isinstance(cfg, JudgeConfig):
         from dno.judges import JUDGES
+
+        if cfg.min_agreement and not cfg.check_pairs:
+            raise DnoError(
+                f"{source}: `{prefix}min_agreement` gates the judge check: it needs `{prefix}check_pairs` > 0"
+            )
 
         try:
             JUDGES.get(cfg.type, f"{prefix}type").check_config(cfg, prefix.rstrip("."))

@@ -71,8 +71,10 @@ def preference_data(v: str) -> str | None:
     """pair.warm_start: "" or a file or folder dno.formats.load_preference_pairs reads (rows checked at preflight)."""
     from pathlib import Path
 
+    from dno.data import FILE_FORMATS
+
     path = Path(v)
-    if not v or path.suffix in ("", ".jsonl", ".json", ".parquet", ".csv") or path.is_dir():
+    if not v or path.suffix in ("", *FILE_FORMATS) or path.is_dir():
         return None
     return "must be a .jsonl, .json, .parquet or .csv file or a dataset folder"
 

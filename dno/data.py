@@ -42,25 +42,37 @@ def _jsonl_rows(path: Path, source: str) -> list[tuple[object, str]]:
     return rows
 
 
-def _pick_split(ds, source: str, split: str):
-    """One split of a DatasetDict: `data.split`, or the only one there is."""
+def _json_list_rows(path: Path, source: str) -> list[tuple[object, str]] | None:
+    """A .json file holding one list of rows, read as it is (`datasets` would infer the columns from the first
+    rows and drop a field that only later rows have); None for other JSON (e.g. JSON lines), left to `datasets`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return [(row, f"{source}: row {i}") for i, row in enumerate(data)] if isinstance(data, list) else None
+
+
+def _pick_split(ds, source: str, split: str, field: str):
+    """One split of a DatasetDict: `split`; "" = `train` if there is one, else the first."""
     import datasets
 
     if not isinstance(ds, datasets.DatasetDict):
         return ds
+    if not split:
+        return ds["train"] if "train" in ds else next(iter(ds.values()))
     if split in ds:
         return ds[split]
-    if len(ds) == 1:
-        return next(iter(ds.values()))
-    raise DnoError(f"{source}: has no split {split!r} (data.split; it has {', '.join(ds)})")
+    raise DnoError(f"{source}: has no split {split!r} ({field}; it has {', '.join(ds)})")
 
 
-def _dataset_rows(cfg) -> list[tuple[object, str]]:
-    """Rows of a `save_to_disk` folder, a data file or folder, or a Hub dataset, each named by its row number."""
+def _dataset_rows(source: str, split: str, subset: str, field: str) -> list[tuple[object, str]]:
+    """Rows of a `save_to_disk` folder, a data file or folder, or a Hub dataset, each named by its row number.
+    `datasets` gives every row every column, None where a row had none: those are dropped, so a row reads as
+    it would from JSON lines."""
     import datasets
 
     datasets.disable_progress_bars()  # seconds of work; dno's own log says what runs
-    source, path = cfg.source, Path(cfg.source).expanduser()
+    path = Path(source).expanduser()
     saved = path.is_dir() and any((path / f).is_file() for f in ("dataset_dict.json", "state.json"))
     try:
         if saved:
@@ -68,9 +80,9 @@ def _dataset_rows(cfg) -> list[tuple[object, str]]:
         elif path.is_file():
             ds = datasets.load_dataset(FILE_FORMATS[path.suffix], data_files=str(path), split="train")
         elif path.is_dir():
-            ds = datasets.load_dataset(str(path), split=cfg.split)
+            ds = datasets.load_dataset(str(path), split=split or None)
         else:
-            ds = datasets.load_dataset(source, cfg.subset or None, split=cfg.split)
+            ds = datasets.load_dataset(source, subset or None, split=split or None)
     except DnoError:
         raise
     except Exception as e:  # datasets raises many types for a bad file, folder or name
@@ -86,8 +98,8 @@ def _dataset_rows(cfg) -> list[tuple[object, str]]:
         )
         detail = " ".join(str(e).split())[:300]
         raise DnoError(f"{source}: {what} ({type(e).__name__}: {detail})") from None
-    ds = _pick_split(ds, source, cfg.split)
-    return [(row, f"{source}: row {i}") for i, row in enumerate(ds)]
+    ds = _pick_split(ds, source, split, field)
+    return [({k: v for k, v in row.items() if v is not None}, f"{source}: row {i}") for i, row in enumerate(ds)]
 
 
 def _is_path(source: str) -> bool:
@@ -95,30 +107,40 @@ def _is_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or Path(source).suffix in FILE_FORMATS or Path(source).exists()
 
 
-def _rows(cfg) -> list[tuple[object, str]]:
-    source, path = cfg.source, Path(cfg.source).expanduser()
+def read_rows(source: str, split: str = "", subset: str = "", field: str = "data.source") -> list[tuple[object, str]]:
+    """(row, where) for every row of a file, folder or Hub dataset (`field` names the setting in errors)."""
+    path = Path(source).expanduser()
     if _is_path(source) and not path.exists():
-        raise DnoError(f"{source}: prompts file or dataset directory not found (data.source)")
+        raise DnoError(f"{source}: file or dataset directory not found ({field})")
     if path.is_file() and path.suffix not in FILE_FORMATS:
-        raise DnoError(f"{source}: unknown file type (data.source: .jsonl, .json, .parquet or .csv)")
+        raise DnoError(f"{source}: unknown file type ({field}: .jsonl, .json, .parquet or .csv)")
     if path.is_file() and path.suffix == ".jsonl":
         return _jsonl_rows(path, source)
-    return _dataset_rows(cfg)
+    if path.is_file() and path.suffix == ".json":
+        rows = _json_list_rows(path, source)
+        if rows is not None:
+            return rows
+    split_field = "data.split" if field == "data.source" else field
+    return _dataset_rows(source, split, subset, split_field)
 
 
-def _messages(value: object, where: str, column: str, allow_text: bool = True) -> list[dict]:
+def prompt_messages(value: object, where: str, column: str, allow_text: bool = True) -> list[dict]:
     """A prompt column's value as chat messages: a string is one user turn; a list is cut before its trailing
-    assistant turns (a conversation with its answer)."""
+    assistant turns (a conversation that comes with its answer)."""
     if isinstance(value, str) and allow_text:
         if not value.strip():
             raise DnoError(f"{where}: `{column}` is an empty string")
         return [{"role": "user", "content": value}]
     if not (
-        isinstance(value, list) and value and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in value)
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
+        )
     ):
         text = "a non-empty string or " if allow_text else ""
         raise DnoError(f"{where}: `{column}` must be {text}a non-empty list of {{role, content}} objects")
-    msgs = list(value)
+    msgs = [{"role": m["role"], "content": m["content"]} for m in value]
     while msgs and msgs[-1]["role"] == "assistant":
         msgs.pop()
     if not msgs:
@@ -126,69 +148,84 @@ def _messages(value: object, where: str, column: str, allow_text: bool = True) -
     return msgs
 
 
-def _gold(value: object, where: str, column: str) -> str | None:
-    """A reference answer: a string, or the last assistant turn of a messages list; None/empty = none."""
+def answer_text(value: object, where: str, column: str) -> str | None:
+    """A reference or preference answer: a string; a number (a CSV cell like 85) as its text; or a messages
+    list whose last turn is the assistant's answer (UltraFeedback's `chosen`, TRL's one-message list).
+    None or an empty string: no answer."""
     if value is None:
         return None
-    if isinstance(value, list):
-        turns = [m for m in value if isinstance(m, dict) and m.get("role") == "assistant"]
-        if not turns:
-            raise DnoError(f"{where}: `{column}` is a list without an assistant turn to take as the gold answer")
-        value = turns[-1].get("content")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list) and value and isinstance(value[-1], dict) and value[-1].get("role") == "assistant":
+        value = value[-1].get("content")
     if not isinstance(value, str):
-        raise DnoError(f"{where}: `{column}` must be a string or a messages list, got {type(value).__name__}")
+        raise DnoError(
+            f"{where}: `{column}` must be a string or a messages list ending with an assistant turn, "
+            f"got {type(value).__name__}"
+        )
     return value if value.strip() else None
 
 
 def _record_from_row(row: object, where: str, cfg) -> dict:
+    """One prompt record. With the default columns a row is kept as it is (as dno has always read it: runs
+    made before named columns resume unchanged); named columns are parsed and everything else is left out."""
     if not isinstance(row, dict):
         raise DnoError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    column = cfg.prompt_column or ("messages" if "messages" in row else "prompt")
-    if cfg.prompt_column and column not in row:
-        raise DnoError(f"{where}: has no `{column}` column (data.prompt_column; it has {', '.join(map(str, row))})")
-    if (
-        not cfg.prompt_column
-        and column == "prompt"
-        and not (isinstance(row.get("prompt"), str) and row["prompt"].strip())
-    ):
-        raise DnoError(f"{where}: needs a non-empty `prompt` string or a `messages` list")
-    msgs = _messages(row[column], where, column, allow_text=bool(cfg.prompt_column) or column == "prompt")
-    if cfg.prompt_column:  # a named column: the dataset's other columns stay out of the run directory
-        keep = {"id", "task", "gold", cfg.id_column, *(f for _, t in TASKS.items() for f in t.fields)}
+    if cfg.prompt_column:
+        column = cfg.prompt_column
+        if column not in row:
+            raise DnoError(
+                f"{where}: no `{column}` prompt (data.prompt_column; the row has {', '.join(map(str, row))})"
+            )
+        msgs = prompt_messages(row[column], where, column)
+        keep = {"id", "task", *(f for _, t in TASKS.items() for f in t.fields)}
         rec = {k: v for k, v in row.items() if k in keep and k != column}
     else:
+        msgs = _default_messages(row, where)
         rec = {k: v for k, v in row.items() if k not in ("prompt", "messages")}
     if cfg.id_column:
-        if cfg.id_column not in row:
-            raise DnoError(f"{where}: has no `{cfg.id_column}` column (data.id_column)")
-        rec["id"] = rec.pop(cfg.id_column)
-    if cfg.gold_column:
-        if cfg.gold_column not in row:
-            raise DnoError(f"{where}: has no `{cfg.gold_column}` column (data.gold_column)")
-        gold = _gold(row[cfg.gold_column], where, cfg.gold_column)
-        rec.pop(cfg.gold_column, None)
-        rec.pop("gold", None)
+        if row.get(cfg.id_column) is None:
+            raise DnoError(f"{where}: has no `{cfg.id_column}` value (data.id_column)")
+        rec["id"] = row[cfg.id_column]
+    gold_column = cfg.gold_column or ("gold" if cfg.prompt_column else "")
+    if gold_column in row:  # a row without one (an empty cell) has no gold answer
+        rec.pop(gold_column, None)
+        gold = answer_text(row[gold_column], where, gold_column)
         if gold is not None:
             rec["gold"] = gold
-    elif "gold" in rec:  # a `gold` field: normalised in place
-        rec["gold"] = _gold(rec["gold"], where, "gold")
-        if rec["gold"] is None:
-            del rec["gold"]
     rec["messages"] = msgs
     if isinstance(rec.get("id"), int) and not isinstance(rec["id"], bool):
         rec["id"] = str(rec["id"])  # datasets often number their rows
     if "id" in rec and not (isinstance(rec["id"], str) and rec["id"].strip()):
         raise DnoError(f"{where}: `id` must be a non-empty string or an integer, got {rec['id']!r}")
-    _assign_task(rec, where)
+    _assign_task(rec, where, strict=not cfg.prompt_column)
     return rec
 
 
-def _assign_task(rec: dict, where: str) -> None:
+def _default_messages(row: dict, where: str) -> list[dict]:
+    """The prompt of a row without data.prompt_column: its `messages` list as it is, else its `prompt` string."""
+    if "messages" in row:
+        msgs = row["messages"]
+        if not (
+            isinstance(msgs, list) and msgs and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in msgs)
+        ):
+            raise DnoError(f"{where}: `messages` must be a non-empty list of {{role, content}} objects")
+        return msgs
+    if isinstance(row.get("prompt"), str) and row["prompt"].strip():
+        return [{"role": "user", "content": row["prompt"]}]
+    raise DnoError(f"{where}: needs a non-empty `prompt` string or a `messages` list")
+
+
+def _assign_task(rec: dict, where: str, strict: bool = True) -> None:
     """The task named in `task`, else the one task whose oracle fields the row carries; checked now, so a row
-    the oracle cannot score is a clear error here and never a crash at judge time."""
+    the oracle cannot score is a clear error here and never a crash at judge time. Not `strict` (a dataset's
+    named columns): a column that merely shares an oracle field's name (GSM8K's `answer`, a worked
+    solution) claims no task, and the row is a prompt for a non-oracle judge."""
     name = rec.get("task")
     if name is None:
         claims = [task for _, task in TASKS.items() if task.fields and all(f in rec for f in task.fields)]
+        if not strict:
+            claims = [task for task in claims if _checks(task, rec)]
         if len(claims) > 1:
             raise DnoError(
                 f"{where}: carries the fields of tasks {', '.join(t.name for t in claims)}; "
@@ -202,10 +239,20 @@ def _assign_task(rec: dict, where: str) -> None:
         raise DnoError(f"{where}: `task` must be a string, got {name!r}")
 
 
+def _checks(task, rec: dict) -> bool:
+    try:
+        task.check(rec, "")
+    except DnoError:
+        return False
+    return True
+
+
 def load_user_prompts(cfg) -> list[dict]:
     """The prompt records of a user's `data.source` (a DataConfig), in the source's order."""
-    rows = _rows(cfg)
+    rows = read_rows(cfg.source, cfg.split, cfg.subset)
     records = [_record_from_row(row, where, cfg) for row, where in rows]
+    if cfg.gold_column and rows and not any("gold" in r for r in records):
+        raise DnoError(f"{cfg.source}: no row has a `{cfg.gold_column}` answer (data.gold_column)")
     first: dict[str, str] = {}
     for rec, (_, where) in zip(records, rows):
         if "id" in rec and first.setdefault(rec["id"], where) != where:

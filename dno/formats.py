@@ -12,11 +12,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 from dno.analysis.compare import align
-from dno.data import FILE_FORMATS
-from dno.data import _rows as read_rows  # data.source's readers (private there; public use here only)
+from dno.data import FILE_FORMATS, answer_text, prompt_messages, read_rows
 from dno.errors import DnoError
 
 WARM_START_TYPE = "data>data"
@@ -73,40 +71,11 @@ def trl_row(messages: list[dict], chosen: str, rejected: str) -> dict:
     }
 
 
-def _messages(value, where: str) -> list[dict]:
-    """A prompt: a string (TRL's standard format) or a non-empty list of {role, content} ending with the user."""
-    if isinstance(value, str) and value.strip():
-        return [{"role": "user", "content": value}]
-    if not (
-        isinstance(value, list)
-        and value
-        and all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
-        )
-    ):
-        raise DnoError(f"{where}: `prompt` must be a non-empty string or a list of {{role, content}} messages")
-    if value[-1]["role"] != "user":
-        raise DnoError(f"{where}: `prompt` must end with a user message, not {value[-1]['role']!r}")
-    return [{"role": m["role"], "content": m["content"]} for m in value]
-
-
 def _answer(value, column: str, where: str) -> str:
-    """A response: a string, or a messages list that ends with it as the assistant's turn (TRL's one assistant
-    message, or a whole conversation as in UltraFeedback's binarized pairs). A number, as `datasets` reads
-    a CSV cell like 85, stands for its text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(m, dict) for m in value)
-        and value[-1].get("role") == "assistant"
-        and isinstance(value[-1].get("content"), str)
-    ):
-        return value[-1]["content"]
-    raise DnoError(f"{where}: `{column}` must be a string or a messages list ending with an assistant message")
+    text = answer_text(value, where, column)
+    if text is None:
+        raise DnoError(f"{where}: `{column}` is empty")
+    return text
 
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
@@ -123,7 +92,7 @@ def load_preference_pairs(source: str) -> list[dict]:
     if path.is_file() and path.suffix not in FILE_FORMATS:
         raise DnoError(f"{source}: expected a .jsonl, .json, .parquet or .csv file or a dataset folder")
     # the readers of data.source: .jsonl line by line, the rest with `datasets` (a DatasetDict: its train split)
-    rows = read_rows(SimpleNamespace(source=source, split="train", subset=""))
+    rows = read_rows(source, field="pair.warm_start")
     if not rows:
         raise DnoError(f"{source}: no rows")
     pairs = []
@@ -136,7 +105,7 @@ def load_preference_pairs(source: str) -> list[dict]:
         pairs.append(
             {
                 "id": f"warm-{i:05d}",
-                "messages": _messages(r["prompt"], where),
+                "messages": prompt_messages(r["prompt"], where, "prompt"),
                 "chosen": _answer(r["chosen"], "chosen", where),
                 "rejected": _answer(r["rejected"], "rejected", where),
                 "chosen_finished": True,

@@ -172,12 +172,19 @@ def load_tokenizer(path: str | Path, chat_template: str = ""):
     return tok
 
 
-def check_chat_template(path: str | Path, field: str) -> None:
-    """A model answering chat prompts needs a chat template: a base model without one is refused here, before
-    the run, and never fails mid-run in the sampler."""
-    if not load_tokenizer(path).chat_template:
+def check_chat_template(name: str, field: str, chat_template: str = "") -> None:
+    """A model answering chat prompts needs a chat template that renders: a base model without one, or a
+    template file that does not render, is refused here, before the run, and never fails mid-run."""
+    path = resolve(name)
+    tok = load_tokenizer(path, chat_template)
+    if not tok.chat_template:
         hint = "set policy.chat_template to a Jinja file or the shipped `chatml`" if field == "policy.model" else ""
         raise DnoError(f"{field}: {path} has no chat template (a base model?){'; ' + hint if hint else ''}")
+    try:
+        render_prompt(tok, [{"role": "user", "content": "hi"}])
+    except Exception as e:  # jinja2 syntax or runtime errors, a template that raises on purpose
+        where = f"policy.chat_template: {chat_template}" if chat_template else f"{field}: {path}"
+        raise DnoError(f"{where}: the chat template does not render a conversation ({type(e).__name__}: {e})") from None
 
 
 def load_policy(path: str | Path, dtype: str = "float32", device: str | None = None, chat_template: str = ""):

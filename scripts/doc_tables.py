@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dno.analysis.tables import DASH, interval, num, pct, table  # noqa: E402
+from dno.preferences.pairing import unfinished_share  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "BENCHMARKS.md"]
@@ -74,13 +75,8 @@ def collect(run: Path, name: str) -> Path:
         row = {"iteration": t, **{k: m.get(k) for k in METRICS}}
         pairs = _read_jsonl(d / "pairs.jsonl")
         row["pairs"] = dict(Counter(p["type"] for p in pairs))
-        flags = [
-            f
-            for s in _read_jsonl(d / "samples.jsonl")
-            for f, src in zip(s["finished"], s["sources"])
-            if src == "student"
-        ]
-        row["cut_off"] = sum(not f for f in flags) / len(flags) if flags else None
+        samples = d / "samples.jsonl"
+        row["cut_off"] = unfinished_share(_read_jsonl(samples)) if samples.is_file() else None
         row["chosen_cut_off"] = sum(not p.get("chosen_finished", True) for p in pairs)
         if (d / "val" / "metrics.json").is_file():
             row["val_win_rate"] = _read_json(d / "val" / "metrics.json")["win_rate"]

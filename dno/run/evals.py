@@ -59,9 +59,14 @@ def judge_config(run: RunDir, judge_type: str | None, overrides: list[str]) -> J
     return config_mod.validate(config_mod.build(JudgeConfig, data, "judge.", "command line"), "command line", "judge.")
 
 
+TRAINING_ONLY = ("check_pairs", "min_agreement")
+"""Judge settings only the training judge uses: left out of an evaluation's key (and so keys made before
+they existed still find their results)."""
+
+
 def judge_key(jcfg: JudgeConfig) -> str:
-    data = dataclasses.asdict(jcfg)
-    if data == dataclasses.asdict(JudgeConfig(type=jcfg.type)):
+    data = {k: v for k, v in dataclasses.asdict(jcfg).items() if k not in TRAINING_ONLY}
+    if data == {k: v for k, v in dataclasses.asdict(JudgeConfig(type=jcfg.type)).items() if k not in TRAINING_ONLY}:
         return jcfg.type
     digest = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
     return f"{jcfg.type}-{digest}"

@@ -19,10 +19,8 @@ def preflight(cfg, run_root: Path | None = None) -> None:
     """Everything checked; with `run_root`, an existing run directory, the judges only if a stage left to run
     calls them (a finished judge stage needs no judge server to resume)."""
     models.check(cfg.policy.model, "policy.model")
-    if cfg.policy.chat_template:
-        models.chat_template_text(cfg.policy.chat_template)
-    elif cfg.policy.model not in models.BUILTIN:  # the built-ins have one
-        models.check_chat_template(cfg.policy.model, "policy.model")
+    if cfg.policy.chat_template or cfg.policy.model not in models.BUILTIN:  # the built-ins have one
+        models.check_chat_template(cfg.policy.model, "policy.model", cfg.policy.chat_template)
     if cfg.teacher.model.startswith("api:"):
         check_api("teacher", cfg.teacher.base_url, cfg.teacher.api_key_env, 10.0)
     elif cfg.teacher.model:
@@ -51,12 +49,18 @@ def check_prompt_lengths(cfg, records) -> None:
     texts = [models.render_prompt(tok, r["messages"]) for r in records]
     lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
     answer = max(cfg.sample.max_new_tokens, cfg.eval.max_new_tokens, cfg.teacher.max_new_tokens)
-    longest = max(range(len(records)), key=lengths.__getitem__)
-    if lengths[longest] + answer > context:
+    answers = [answer] * len(records)
+    if cfg.teacher.source == "data":  # a training prompt's gold answer is trained on whole, + its end-of-turn token
+        golds = [r.get("gold") if r.get("split") == "train" and isinstance(r.get("gold"), str) else "" for r in records]
+        gold_lengths = [len(ids) + 1 for ids in tok(golds, add_special_tokens=False)["input_ids"]]
+        answers = [max(a, g) for a, g in zip(answers, gold_lengths)]
+    total = [n + a for n, a in zip(lengths, answers)]
+    longest = max(range(len(records)), key=total.__getitem__)
+    if total[longest] > context:
         raise DnoError(
             f"{cfg.data.source}: prompt {records[longest]['id']!r} is {lengths[longest]} tokens in the chat "
-            f"template; with answers of up to {answer} tokens it exceeds policy.model's context of {context} "
-            "tokens; shorten or drop it"
+            f"template; with answers of up to {answers[longest]} tokens (sample, eval or its gold answer) it "
+            f"exceeds policy.model's context of {context} tokens; shorten or drop it"
         )
 
 
@@ -67,6 +71,12 @@ def check_teacher_source(cfg, splits: dict[str, list[dict]]) -> None:
     if cfg.teacher.model:
         raise DnoError("config: teacher.source=data takes the data's gold answers; teacher.model must then be empty")
     train = [r for name, recs in splits.items() if name.startswith("train") for r in recs]
+    for r in train:  # a `gold` field read without data.gold_column is kept as the row had it
+        if "gold" in r and not isinstance(r["gold"], str):
+            raise DnoError(
+                f"{cfg.data.source}: prompt {r['id']!r}: `gold` must be a string answer for teacher.source=data, "
+                f"got {type(r['gold']).__name__} (data.gold_column=gold also reads messages lists)"
+            )
     if not any(r.get("gold") for r in train):
         raise DnoError(
             f"{cfg.data.source}: teacher.source=data but no training prompt carries a gold answer "

@@ -24,7 +24,7 @@ def judge(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     if shard is not None:
         samples = samples[slice(*shards.shard_range(len(samples), *shard))]
     j = build_judge(run.cfg.judge, cache_dir=run.root / "judge_cache")
-    if t == 1 and (shard is None or shard[0] == 0):
+    if t == 1:  # every shard: the gate holds whichever shard starts first (the cache shares the requests)
         check_judge(run, j, prompts, io.read_jsonl(d / "samples.jsonl"))
     with bar(len(samples), f"iter {t} judge ({j.name})") as progress:
         results = score_all(j, [prompts[s["id"]] for s in samples], [s["responses"] for s in samples], progress)
@@ -60,6 +60,8 @@ def check_judge(run: RunDir, j, prompts: dict, samples: list[dict]) -> dict | No
         r = {"skipped": "no training prompt is one the oracle can check"} if r is None else r
         io.write_json(path, r)
     if "skipped" in r:
+        if cfg.min_agreement:
+            raise DnoError(f"judge check: {r['skipped']}, so judge.min_agreement={cfg.min_agreement} cannot be tested")
         return r
     if r["at_chance"]:
         print(f"dno: warning: {check_summary(r)}: no better than chance on these pairs", file=sys.stderr)

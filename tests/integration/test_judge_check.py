@@ -64,3 +64,29 @@ def test_a_judge_at_chance_is_warned_about_and_min_agreement_stops_the_run(sampl
     assert main(["pair", str(run), "--iter", "1"]) == 0 and main(["report", str(run)]) == 0
     report = (run / "report.md").read_text()
     assert "## Judge check" in report and "no better than chance, so its pairs may teach noise" in report
+
+
+def test_min_agreement_without_a_check_is_refused(sampled_run, tmp_path, judges_file, capsys):
+    from dno.config import load_config
+    from dno.errors import DnoError
+
+    with pytest.raises(DnoError, match="`judge.min_agreement` gates the judge check: it needs `judge.check_pairs` > 0"):
+        load_config(None, ["judge.min_agreement=0.5", "judge.check_pairs=0"])
+    # prompts the oracle cannot check: the check is skipped, and a gate that cannot be tested stops the run
+    from types import SimpleNamespace
+
+    from dno.judges import build_judge
+    from dno.stages.judge import check_judge
+
+    judge = ["judge.type=callable", "judge.mode=pairwise", f"judge.function={judges_file}:always_first"]
+    cfg = load_config(None, [*judge, "judge.min_agreement=0.6"])
+    run = SimpleNamespace(cfg=cfg, root=tmp_path)
+    prompts = {"p": {"id": "p", "messages": [{"role": "user", "content": "Write a poem."}]}}
+    with pytest.raises(DnoError, match="no training prompt is one the oracle can check, so judge.min_agreement=0.6"):
+        check_judge(run, build_judge(cfg.judge), prompts, [{"id": "p", "responses": ["a", "b c"]}])
+
+
+def test_every_shard_passes_the_gate_before_it_judges(sampled_run, tmp_path, judges_file, capsys):
+    run = _unjudged(sampled_run, tmp_path / "run", judges_file, "always_first", "judge.min_agreement=0.6")
+    assert main(["judge", str(run), "--iter", "1", "--shard", "1/2"]) == 2
+    assert (run / "judge_check.json").is_file() and not list((run / "iter_1").glob("*shard*"))

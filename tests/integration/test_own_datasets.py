@@ -110,3 +110,29 @@ def test_a_base_model_is_refused_without_a_chat_template_and_runs_with_one(base_
         or (run / "iter_1" / "policy" / "chat_template.jinja").read_text()
     )
     assert "<|im_start|>" in saved  # π_1 carries the template it was trained with
+
+
+def test_a_gold_answer_longer_than_the_context_is_refused_before_the_run(tmp_path, capsys):
+    source = ultrafeedback_parquet(tmp_path / "data.parquet")
+    rows = datasets.Dataset.from_parquet(str(source)).to_list()
+    for r in rows:
+        r["chosen"][-1]["content"] = "word " * 600  # the tiny model's context is 512 tokens
+    datasets.Dataset.from_list(rows).to_parquet(str(source))
+    run = tmp_path / "run"
+    columns = ["data.prompt_column=prompt", "data.gold_column=chosen", "data.id_column=prompt_id"]
+    argv = ["run", *FAST, f"data.source={source}", *columns, "teacher.source=data", "--run-dir", str(run)]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(source) in err and "gold answer" in err and "context of 512" in err
+    assert not run.exists()
+
+
+def test_a_chat_template_that_does_not_render_is_one_line(base_model_dir, tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.jinja"
+    bad.write_text("{% for m in messages %}{{ m.content }")  # unclosed tag
+    monkeypatch.setenv("HOME", str(tmp_path))  # policy.model given as ~/base
+    argv = ["run", *FAST, "policy.model=~/base", f"policy.chat_template={bad}", "--run-dir", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"policy.chat_template: {bad}: the chat template does not render" in err

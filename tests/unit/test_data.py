@@ -86,25 +86,29 @@ def test_a_saved_dataset_dict_reads_data_split(tmp_path):
     dd.save_to_disk(str(tmp_path / "dd"))
     recs = load_user_prompts(DataConfig(source=str(tmp_path / "dd"), split="test"))
     assert recs[0]["messages"][0]["content"] == "test 0"
+    # no data.split: `train`, else the first split (what dno read before data.split existed)
+    assert load_user_prompts(DataConfig(source=str(tmp_path / "dd")))[0]["messages"][0]["content"] == "train_prefs 0"
     with pytest.raises(DnoError, match=r"has no split 'train' \(data.split; it has train_prefs, test\)"):
-        load_user_prompts(DataConfig(source=str(tmp_path / "dd")))
+        load_user_prompts(DataConfig(source=str(tmp_path / "dd"), split="train"))
 
 
 @pytest.mark.parametrize(
     "settings, needle",
     [
-        ({"prompt_column": "question"}, "row 1: `question` must be a non-empty string or a non-empty list"),
-        ({"prompt_column": "title"}, "row 0: has no `title` column (data.prompt_column"),
-        ({"prompt_column": "prompt", "gold_column": "answer_text"}, "row 0: has no `answer_text` column"),
-        ({"prompt_column": "prompt", "gold_column": "score_chosen"}, "row 0: `score_chosen` must be a string"),
+        ({"prompt_column": "question"}, "row 1: no `question` prompt (data.prompt_column; the row has prompt,"),
+        ({"prompt_column": "title"}, "row 0: no `title` prompt (data.prompt_column"),
+        ({"prompt_column": "chosen", "gold_column": "rejected_score"}, "row 0: `rejected_score` must be a string"),
+        ({"prompt_column": "prompt", "gold_column": "answer_text"}, "no row has a `answer_text` answer (data.gold"),
+        ({"prompt_column": "prompt", "gold_column": "rejected_score"}, "row 0: `rejected_score` must be a string"),
         ({"prompt_column": "chosen", "gold_column": "chosen", "id_column": "prompt_id"}, None),
-        ({"prompt_column": "prompt", "id_column": "uid"}, "row 0: has no `uid` column (data.id_column)"),
+        ({"prompt_column": "prompt", "id_column": "uid"}, "row 0: has no `uid` value (data.id_column)"),
     ],
 )
 def test_named_columns_are_checked_row_by_row(tmp_path, settings, needle):
     path = tmp_path / "rows.parquet"
     rows = ultrafeedback_rows(2)
     rows[0]["question"], rows[1]["question"] = "only here", None
+    rows[0]["rejected_score"] = {"low": 1}  # an answer column holding neither text nor messages
     datasets.Dataset.from_list(rows).to_parquet(str(path))
     cfg = DataConfig(source=str(path), **settings)
     if needle is None:
@@ -112,7 +116,7 @@ def test_named_columns_are_checked_row_by_row(tmp_path, settings, needle):
         return
     with pytest.raises(DnoError) as err:
         load_user_prompts(cfg)
-    assert str(err.value).startswith(f"{path}: ") and needle in str(err.value)
+    assert str(err.value).startswith(f"{path}") and needle in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -140,3 +144,36 @@ def test_a_hub_name_goes_to_the_hub_and_fails_in_one_line_offline(monkeypatch):
     msg = str(err.value)
     assert msg.startswith("HuggingFaceH4/ultrafeedback_binarized: cannot be loaded from the Hugging Face Hub")
     assert "\n" not in msg
+
+
+def test_rows_with_different_fields_read_alike_from_jsonl_and_through_datasets(tmp_path):
+    rows = [{"prompt": "What is 2+3?", "answer": 5}, {"prompt": "Write a poem"}, {"prompt": "Say hi", "id": "x1"}]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "p.json").write_text(json.dumps(rows))
+    columns = {k: [r.get(k) for r in rows] for k in ("prompt", "answer", "id")}  # parquet: every column, nulls
+    datasets.Dataset.from_dict(columns).to_parquet(str(tmp_path / "p.parquet"))
+    want = load_user_prompts(DataConfig(source=str(tmp_path / "p.jsonl")))
+    assert want[0]["task"] == "arithmetic" and "task" not in want[1] and want[2]["id"] == "x1"
+    for name in ("p.json", "p.parquet"):  # `datasets` gives absent fields as None
+        assert load_user_prompts(DataConfig(source=str(tmp_path / name))) == want
+
+
+def test_default_columns_keep_a_row_as_dno_always_read_it(tmp_path):
+    """Runs made before named columns compare their saved prompt slices with what the loader gives now."""
+    row = {
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+        "gold": [{"role": "assistant", "content": "g"}],
+        "extra": 1,
+    }
+    (tmp_path / "p.jsonl").write_text(json.dumps(row) + "\n")
+    (rec,) = load_user_prompts(DataConfig(source=str(tmp_path / "p.jsonl")))
+    assert rec == {"gold": row["gold"], "extra": 1, "messages": row["messages"]}
+
+
+def test_a_named_column_that_only_shares_an_oracle_fields_name_claims_no_task(tmp_path):
+    path = tmp_path / "gsm8k.parquet"  # GSM8K: `answer` is a worked solution, not the arithmetic oracle's number
+    datasets.Dataset.from_list([{"question": "Tom has 3 apples...", "answer": "He has 3 + 2 = 5. #### 5"}]).to_parquet(
+        str(path)
+    )
+    (rec,) = load_user_prompts(DataConfig(source=str(path), prompt_column="question", gold_column="answer"))
+    assert rec == {"gold": "He has 3 + 2 = 5. #### 5", "messages": [{"role": "user", "content": "Tom has 3 apples..."}]}

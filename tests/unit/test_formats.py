@@ -107,17 +107,17 @@ def test_trl_standard_format_strings_and_whole_conversations_are_read_too(tmp_pa
         ([{"prompt": "q", "chosen": "a"}], r"1: no `rejected` \(a preference row has prompt, chosen and rejected\)"),
         (
             [{"prompt": "q", "chosen": "a", "rejected": "b"}, {"prompt": "", "chosen": "a", "rejected": "b"}],
-            r"2: `prompt` must be a non-empty string",
+            r"2: `prompt` is an empty string",
         ),
         (
             [
                 {
-                    "prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                    "prompt": [{"role": "assistant", "content": "a"}],
                     "chosen": "a",
                     "rejected": "b",
                 }
             ],
-            r"1: `prompt` must end with a user message, not 'assistant'",
+            r"1: `prompt` holds only assistant turns; no prompt is left",
         ),
         (
             [
@@ -127,11 +127,11 @@ def test_trl_standard_format_strings_and_whole_conversations_are_read_too(tmp_pa
                     "rejected": "b",
                 }
             ],
-            r"1: `chosen` must be a string or a messages list ending with an assistant message$",
+            r"1: `chosen` must be a string or a messages list ending with an assistant turn, got list$",
         ),
         (
             [{"prompt": "q", "chosen": "a", "rejected": [{"role": "user", "content": "b"}]}],
-            r"1: `rejected` must be a string or a messages list ending",
+            r"1: `rejected` must be a string or a messages list ending with an assistant turn",
         ),
     ],
 )
@@ -153,8 +153,13 @@ def test_unreadable_or_missing_preference_datasets(tmp_path):
     with pytest.raises(DnoError, match=r"bad.jsonl:2: not valid JSON \(Expecting value\)$"):
         formats.load_preference_pairs(str(tmp_path / "bad.jsonl"))
     (tmp_path / "bad.json").write_text('[{"prompt": "q", "chosen": "a", "rejected": "b"}, 7]')
-    with pytest.raises(DnoError, match=r"bad.json: cannot be read as json \(") as e:
+    with pytest.raises(
+        DnoError, match=r"bad.json: row 1: expected an object with prompt, chosen and rejected, got int"
+    ):
         formats.load_preference_pairs(str(tmp_path / "bad.json"))
+    (tmp_path / "broken.json").write_text('[{"prompt": "q", "chosen"')
+    with pytest.raises(DnoError, match=r"broken.json: cannot be read as json \(") as e:
+        formats.load_preference_pairs(str(tmp_path / "broken.json"))
     assert "\n" not in str(e.value)
     (tmp_path / "folder").mkdir()
     with pytest.raises(DnoError, match="folder: cannot be read as a dataset") as e:

@@ -16,7 +16,9 @@ from dno.errors import DnoError
 from dno.preferences.pairing import unfinished_share
 
 PLOTS = ("winrate.png", "length.png", "pairs.png", "margins.png", "training.png")
-PAIR_TYPES = ("teacher>student", "student>teacher", "student>student")
+PAIR_TYPES = ("teacher>student", "student>teacher", "student>student", "data>data")
+"""Pair types: which side was sampled by the policy (student), answered by a teacher or taken from the data
+(teacher.source: data counts as teacher), or came from a warm-start dataset (data>data, pair.warm_start)."""
 LENGTH_WARN_RATIO = 1.5
 """Warn when an iteration's answers are this many times as long as iteration 0's."""
 LENGTH_GAIN_WARN = 0.05

@@ -106,7 +106,7 @@ def plot_pairs(runs: list[RunData], path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
     width = 0.6 / max(1, len(runs))
-    type_colors = dict(zip(PAIR_TYPES, ["#4c72b0", "#dd8452", "#55a868"]))
+    type_colors = dict(zip(PAIR_TYPES, ["#4c72b0", "#dd8452", "#55a868", "#8172b2"]))
     for k, run in enumerate(runs):
         ts = sorted(run.pairs)
         counts = {t: Counter(p.get("type", "?") for p in run.pairs[t]) for t in ts}
