@@ -381,8 +381,26 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Defaults <- YAML file <- `key=value` overrides, then type and range checks."""
+BEFORE_ADDED = {"pair.unfinished": "keep"}
+"""Settings whose default is not what dno did before they existed: a run directory's config.yaml written
+before them reads as these values, so an older run resumes (and its stage commands run) as it began."""
+
+
+def fill_before_added(data: dict) -> dict:
+    """A saved run config (nested mapping) with BEFORE_ADDED values for the settings it predates."""
+    data = copy.deepcopy(data)
+    for key, value in BEFORE_ADDED.items():
+        *sections, name = key.split(".")
+        node = data
+        for s in sections:
+            node = node.setdefault(s, {}) if isinstance(node.get(s, {}), dict) else {}
+        node.setdefault(name, value)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, saved_run: bool = False) -> Config:
+    """Defaults <- YAML file <- `key=value` overrides, then type and range checks. `saved_run`: the file is a
+    run directory's config.yaml (settings it predates: BEFORE_ADDED)."""
     data: dict = {}
     source = "defaults"
     if path is not None:
@@ -399,6 +417,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         data = loaded or {}
         if not isinstance(data, dict):
             raise DnoError(f"{path}: the top level must be a mapping of settings")
+        if saved_run:
+            data = fill_before_added(data)
     data = apply_overrides(data, overrides)
     import_plugins(data.get("plugins") or [], source)
     label = source if not overrides else f"{source} (+ command line)"

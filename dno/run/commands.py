@@ -118,9 +118,9 @@ def _open_run(run_dir: str, overrides=()):
             f"{bad[0]}: a stage command may only override {', '.join(LAUNCH_KEYS)} "
             "(the rest of the run's settings are fixed in its config.yaml)"
         )
-    run = RunDir.open(run_dir, load_config(saved))
+    run = RunDir.open(run_dir, load_config(saved, saved_run=True))
     if overrides:
-        run = RunDir(run.root, load_config(saved, overrides))  # not written back: this invocation only
+        run = RunDir(run.root, load_config(saved, overrides, saved_run=True))  # not written back: this invocation only
     return run
 
 

@@ -40,7 +40,7 @@ def open_run(root: str | Path) -> RunDir:
     root = Path(root)
     if not (root / "config.yaml").is_file():
         raise DnoError(f"{root}: not a dno run directory (no config.yaml)")
-    return RunDir(root, load_config(root / "config.yaml"))
+    return RunDir(root, load_config(root / "config.yaml", saved_run=True))
 
 
 def trained_iterations(run: RunDir) -> list[int]:

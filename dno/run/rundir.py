@@ -85,8 +85,12 @@ class RunDir:
                 old = yaml.safe_load(saved.read_text()) or {}
             except yaml.YAMLError:
                 raise DnoError(f"{saved}: corrupt config; this run directory cannot be resumed") from None
-            # A setting added to dno after the run began counts as its default there.
-            old = {**config_mod.flatten(config_mod.to_dict(Config())), **config_mod.flatten(old)}
+            # A setting added to dno after the run began counts as its default there (or as what dno did
+            # before it existed, where that differs: config.BEFORE_ADDED).
+            old = {
+                **config_mod.flatten(config_mod.to_dict(Config())),
+                **config_mod.flatten(config_mod.fill_before_added(old)),
+            }
             new = config_mod.flatten(config_mod.to_dict(cfg))
             safe = config_mod.launch_keys() | GROWABLE
             trained = any(root.glob("iter_*/policy/config.json"))

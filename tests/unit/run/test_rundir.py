@@ -55,3 +55,20 @@ def test_parse_stop():
     for bad in ("2", "x:judge", "1:nope"):
         with pytest.raises(DnoError, match="--stop-after"):
             parse_stop(bad)
+
+
+def test_a_run_made_before_a_setting_existed_resumes_as_it_began(tmp_path):
+    """pair.unfinished's default (negative) is not what dno did before it existed (keep): a config.yaml without
+    it reads as keep, for a resume and for the stage commands and `dno eval` that load it."""
+    import yaml
+
+    RunDir.open(tmp_path, config_mod.load_config(None, BASE))
+    old = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    del old["pair"]["unfinished"]  # as written by dno before pair.unfinished
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    assert config_mod.load_config(tmp_path / "config.yaml", saved_run=True).pair.unfinished == "keep"
+    assert config_mod.load_config(None, BASE).pair.unfinished == "negative"  # a new run: today's default
+    with pytest.raises(DnoError, match=r"differs in: pair.unfinished"):
+        RunDir.open(tmp_path, config_mod.load_config(None, BASE))
+    run = RunDir.open(tmp_path, config_mod.load_config(None, [*BASE, "pair.unfinished=keep"]))
+    assert run.cfg.pair.unfinished == "keep"
