@@ -26,6 +26,7 @@ from dno.config_fields import (
     build,
     device_name,
     fields_where,
+    fill_before_added,
     preference_data,
     registered,
     section,
@@ -221,7 +222,7 @@ class PairConfig:
     different win-rate estimates r_t, largest gaps first (thresholds unused)."""
     target: Literal["hard", "soft"] = "hard"
     """`hard`: P(chosen ≻ rejected) = 1 (DPO). `soft`: σ(r_t(chosen) − r_t(rejected)) (DNO Algorithm 1)."""
-    unfinished: Literal["negative", "drop", "keep"] = "negative"
+    unfinished: Literal["negative", "drop", "keep"] = setting("negative", before="keep")
     """Samples cut off at sample.max_new_tokens: `negative` = may only be the rejected side of a pair (a cut-off
     answer is never taught as the one to give), `drop` = left out of pairing, `keep` = treated like any other."""
     degenerate_repeats: int = setting(3, lambda v: None if v == 0 or v >= 2 else "must be 0 (off) or >= 2")
@@ -381,26 +382,9 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
     return data
 
 
-BEFORE_ADDED = {"pair.unfinished": "keep"}
-"""Settings whose default is not what dno did before they existed: a run directory's config.yaml written
-before them reads as these values, so an older run resumes (and its stage commands run) as it began."""
-
-
-def fill_before_added(data: dict) -> dict:
-    """A saved run config (nested mapping) with BEFORE_ADDED values for the settings it predates."""
-    data = copy.deepcopy(data)
-    for key, value in BEFORE_ADDED.items():
-        *sections, name = key.split(".")
-        node = data
-        for s in sections:
-            node = node.setdefault(s, {}) if isinstance(node.get(s, {}), dict) else {}
-        node.setdefault(name, value)
-    return data
-
-
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, saved_run: bool = False) -> Config:
     """Defaults <- YAML file <- `key=value` overrides, then type and range checks. `saved_run`: the file is a
-    run directory's config.yaml (settings it predates: BEFORE_ADDED)."""
+    run directory's config.yaml (settings it predates read as what dno did before them: `setting(before=)`)."""
     data: dict = {}
     source = "defaults"
     if path is not None:
@@ -418,7 +402,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *
         if not isinstance(data, dict):
             raise DnoError(f"{path}: the top level must be a mapping of settings")
         if saved_run:
-            data = fill_before_added(data)
+            data = fill_before_added(Config, data)
     data = apply_overrides(data, overrides)
     import_plugins(data.get("plugins") or [], source)
     label = source if not overrides else f"{source} (+ command line)"

@@ -19,10 +19,14 @@ from dno.errors import DnoError
 Check = Callable[[Any], "str | None"]
 
 
-def setting(default: Any, check: Check | None = None, *, launch: bool = False) -> Any:
-    """A config field: its default, an optional check (value -> error text or None), and whether it is a
-    launch setting (how the run executes, not what it computes)."""
-    meta = {"check": check, "launch": launch}
+_UNSET = object()
+
+
+def setting(default: Any, check: Check | None = None, *, launch: bool = False, before: Any = _UNSET) -> Any:
+    """A config field: its default, an optional check (value -> error text or None), whether it is a launch
+    setting (how the run executes, not what it computes), and `before`: what dno did before the setting
+    existed, where that is not its default (a run directory's config.yaml that predates it reads as that)."""
+    meta = {"check": check, "launch": launch, **({} if before is _UNSET else {"before": before})}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -161,6 +165,30 @@ def build(cls: type, data: dict, prefix: str = "", source: str = "config") -> An
             raise DnoError(f"{source}: `{prefix}{key}` must be {_type_name(tp)}, got {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def before_added(cls: type, prefix: str = "") -> dict[str, Any]:
+    """Dotted name -> value of the settings declared with `before=` (see `setting`)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            out |= before_added(tp, f"{prefix}{f.name}.")
+        elif "before" in f.metadata:
+            out[f"{prefix}{f.name}"] = f.metadata["before"]
+    return out
+
+
+def fill_before_added(cls: type, data: dict) -> dict:
+    """A saved run config (nested mapping) with the `before=` values of the settings it predates."""
+    data = copy.deepcopy(data)
+    for key, value in before_added(cls).items():
+        *sections, name = key.split(".")
+        node = data
+        for s in sections:
+            node = node.setdefault(s, {}) if isinstance(node.get(s, {}), dict) else {}
+        node.setdefault(name, value)
+    return data
 
 
 def fields_where(cls: type, flag: str, prefix: str = "") -> set[str]:

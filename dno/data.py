@@ -23,6 +23,7 @@ import json
 import random
 from pathlib import Path
 
+from dno import io
 from dno.errors import DnoError
 from dno.tasks import TASKS, _finish, ood_pool, synthetic_pool
 
@@ -30,16 +31,7 @@ FILE_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv"
 
 
 def _jsonl_rows(path: Path, source: str) -> list[tuple[object, str]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((json.loads(line), f"{source}:{lineno}"))
-            except json.JSONDecodeError as e:
-                raise DnoError(f"{source}:{lineno}: not valid JSON ({e.msg})") from None
-    return rows
+    return [(row, f"{source}:{n}") for row, n in io.numbered_jsonl(path, source, "not valid JSON ({})")]
 
 
 def _json_list_rows(path: Path, source: str) -> list[tuple[object, str]] | None:

@@ -55,19 +55,24 @@ def read_json(path: Path):
         raise DnoError(f"{path}: line {e.lineno}: corrupt JSON ({e.msg}); delete it to redo that stage") from None
 
 
-def read_jsonl(path: Path) -> list[dict]:
+def numbered_jsonl(path: Path, name: str | None = None, problem: str = "") -> list[tuple[object, int]]:
+    """(value, line number) per non-blank line; a line that is not JSON is a DnoError naming `name` (default
+    the path) and the line: "corrupt JSONL line ... delete the file" for dno's own files, else `problem`."""
     rows = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                rows.append((json.loads(line), lineno))
             except json.JSONDecodeError as e:
-                raise DnoError(
-                    f"{path}:{lineno}: corrupt JSONL line ({e.msg}); delete the file to redo that stage"
-                ) from None
+                what = problem or "corrupt JSONL line ({}); delete the file to redo that stage"
+                raise DnoError(f"{name or path}:{lineno}: {what.format(e.msg)}") from None
     return rows
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [row for row, _ in numbered_jsonl(path)]
 
 
 def replace_dir(tmp: Path, target: Path) -> None:

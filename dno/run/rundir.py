@@ -89,7 +89,7 @@ class RunDir:
             # before it existed, where that differs: config.BEFORE_ADDED).
             old = {
                 **config_mod.flatten(config_mod.to_dict(Config())),
-                **config_mod.flatten(config_mod.fill_before_added(old)),
+                **config_mod.flatten(config_mod.fill_before_added(Config, old)),
             }
             new = config_mod.flatten(config_mod.to_dict(cfg))
             safe = config_mod.launch_keys() | GROWABLE
