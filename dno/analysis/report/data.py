@@ -111,6 +111,10 @@ def _judgment_stats(path: Path) -> dict:
         acc["prompts"] += 1
         acc["candidates"] += len(scores)
         acc["failed"] += _nan_count(scores)
+        noise = (r.get("info") or {}).get("noise") if isinstance(r.get("info"), dict) else None
+        if isinstance(noise, dict) and "wrong" in noise:  # judge.noise: how often it reversed the clean judge
+            acc["noise_wrong"] += noise["wrong"]
+            acc["noise_pairs"] += noise["pairs"]
         _usage(r.get("info") or {}, acc)
     usage_path = path.parent / "judge_usage.json"  # LLM/API judges: the whole stage's requests, retries included
     if usage_path.is_file():

@@ -281,6 +281,7 @@ def render(runs: list[RunData]) -> str:
                         num(s.get("completion_tokens")) if "completion_tokens" in s else "–",
                         f"{s['cost_usd']:.2f}" if "cost_usd" in s else "–",
                         num(secs, ".0f"),
+                        pct(1 - s["noise_wrong"] / s["noise_pairs"]) if s.get("noise_pairs") else "–",
                     ]
                 )
     L += [
@@ -296,13 +297,16 @@ def render(runs: list[RunData]) -> str:
                 "completion tokens",
                 "cost $",
                 "stage s",
+                "noisy judge right %",
             ],
             rows,
         )
         if rows
         else "(nothing judged yet)\n",
         "Failed judgments are NaN: left out of pairing and of win rates, never counted as ties. "
-        "Token counts and cost appear when the judge reports them (API judges); `stage s` is the whole stage.",
+        "Token counts and cost appear when the judge reports them (API judges); `stage s` is the whole stage. "
+        "Noisy judge right: with judge.noise, the share of candidate pairs the clean judge orders that the noisy "
+        "scores order the same way (a noisy tie counts ½): the weak judge's true accuracy.",
         "",
     ]
 
