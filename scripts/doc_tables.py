@@ -10,6 +10,7 @@ A document marks a generated table with an HTML comment naming its source, and t
     <!-- table: run default -->      per-iteration table of docs/results/default.json
     <!-- table: methods default dno_soft ... -->   one row per run (final iteration)
     <!-- table: agree agree_a agree_b ... -->      one row per judge: `dno agree --out docs/results/agree_a.json`
+    <!-- table: judges -:default agree_a:run_a ... -->  agreement, a run trained with each judge, PGR
     ...generated...
     <!-- /table -->
 
@@ -240,7 +241,37 @@ def agree_table(names: list[str]) -> str:
     return table(head, rows)
 
 
-KINDS = {"run": run_table, "methods": methods_table, "agree": agree_table}
+def judges_table(items: list[str]) -> str:
+    """One row per judge, `AGREE:RUN` each (`-` = none): its `dno agree` result and a run trained with it,
+    evaluated by the oracle. The first item is the oracle (agreement 100% by definition) and its run is the
+    reference of the performance gap recovered, PGR = (win rate − 50) / (oracle run's win rate − 50)."""
+    head = ["judge", "agreement %", "position consistency %", "calibrated %", "run", "final win rate vs π_0", "PGR"]
+    head += ["OOD win rate"]
+    ref = None
+    rows = []
+    for k, item in enumerate(items):
+        agree, _, run = item.partition(":")
+        a = _read_json(RESULTS / f"{agree}.json") if agree != "-" else None
+        r = _read_json(RESULTS / f"{run}.json")["iterations"][-1] if run and run != "-" else None
+        if k == 0:
+            ref = r
+        gain = ref["win_rate"] - 0.5 if ref else None
+        rows.append(
+            [
+                f"`{agree.removeprefix('agree_')}`" if a else "oracle",
+                pct(a["agreement"]) if a else "100 (itself)" if k == 0 else DASH,
+                pct(a["position_consistency"]) if a else DASH,
+                pct(a.get("position_consistency_calibrated")) if a else DASH,
+                f"`{run}`" if r else DASH,
+                f"{pct(r['win_rate'])} ({interval(r)})" if r else DASH,
+                num((r["win_rate"] - 0.5) / gain, ".2f") if r and gain else DASH,
+                pct(r["ood"]["win_rate"]) if r and "ood" in r else DASH,
+            ]
+        )
+    return table(head, rows)
+
+
+KINDS = {"run": run_table, "methods": methods_table, "agree": agree_table, "judges": judges_table}
 
 
 def render(check: bool) -> int:
