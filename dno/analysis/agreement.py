@@ -253,7 +253,7 @@ def report(r: dict) -> str:
         f"judge {r['judge']}: {r['judged']} of {r['pairs']} oracle-ranked pairs judged ({r['failed']} failed)\n"
         f"  agreement with the oracle: {pct(r['agreement'])}\n"
         f"  position consistency:      {pct(r['position_consistency'])} "
-        f"(calibrated: {pct(r['position_consistency_calibrated'])})\n"
+        f"(calibrated: {pct(r.get('position_consistency_calibrated', math.nan))})\n"
         f"  picks the first shown:     {pct(r['first_position_rate'])}"
         + (
             ""
