@@ -74,6 +74,9 @@ def pair_type(chosen_source: str, rejected_source: str) -> str:
 
 
 def unfinished_share(samples: Sequence[dict]) -> float | None:
-    """The share of policy samples (rows of samples.jsonl) cut off at sample.max_new_tokens; None if none."""
-    flags = [done for s in samples for done, src in zip(s["finished"], s["sources"]) if src == "student"]
+    """The share of policy samples (rows of samples.jsonl) cut off at sample.max_new_tokens; None if none
+    (or if the rows do not say)."""
+    flags = [
+        done for s in samples if "finished" in s for done, src in zip(s["finished"], s["sources"]) if src == "student"
+    ]
     return sum(not done for done in flags) / len(flags) if flags else None

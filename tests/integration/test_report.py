@@ -145,7 +145,8 @@ def test_report_shows_the_known_numbers_and_flags_length_and_regressions(tmp_pat
     assert m["lc_win_rate"] == pytest.approx(0.65, abs=1e-3)
     # by task, pairs by type, training, judge failures, time
     assert "| arithmetic | 3 | 50 | 20.0 |" in text and "| instructions | 3 | 50 | 100.0 |" in text
-    assert "| 2 | 20 | 4 | 0 | 16 |" in text  # iteration 2: 20 pairs, 4 teacher>student, 16 student>student
+    # iteration 2: 20 pairs, 4 teacher>student, 16 student>student, none from a warm start, no chosen cut off
+    assert "| 2 | – | 20 | 4 | 0 | 16 | 0 | 0 |" in text
     assert "| 3 | 5 | 0.340 | 0.140 |" in text  # iteration 3 loss from 0.69−0.05−0.3 to 0.69−0.25−0.3
     assert "| 2 | pairing | oracle | 80 | 3 |" in text
     # the warnings nobody asked for
