@@ -27,6 +27,7 @@ import itertools
 import json
 import math
 import random
+import threading
 from pathlib import Path
 
 from dno import io
@@ -87,12 +88,32 @@ def calibrated_consistency(shown_first: list[tuple[float, float]]) -> tuple[floa
     return consistent / len(shown_first), bias
 
 
+def _both_orders(judge, pairs) -> list[tuple[float, float]]:
+    """(P(winner ≻ loser) shown first, P(loser ≻ winner) shown first) per pair, the requests on the judge's
+    own pool (`concurrency` workers, daemon threads: Ctrl-C or SIGTERM stops a check hanging on a silent
+    server within the judges' grace period)."""
+    from dno.judges.backends import Aborted
+    from dno.judges.llm import INTERRUPT_GRACE_S
+    from dno.judges.pool import run_jobs
+
+    out = [[math.nan, math.nan] for _ in pairs]
+
+    def ask(i: int, k: int) -> None:
+        prompt, win, lose = pairs[i]
+        out[i][k] = judge.compare_shown(prompt, *((win, lose) if k == 0 else (lose, win)))
+
+    backend = getattr(judge, "backend", None)
+    abort = getattr(backend, "abort", None) or threading.Event()
+    abort.clear()
+    jobs = [lambda i=i, k=k: ask(i, k) for i in range(len(pairs)) for k in (0, 1)]
+    run_jobs(jobs, getattr(judge, "concurrency", 1), abort, grace_s=INTERRUPT_GRACE_S, quiet=(Aborted,))
+    return [(p1, p2) for p1, p2 in out]
+
+
 def measure(judge, pairs) -> dict:
     agree, consistent, first_pos, n_valid, n_fail, rows = 0.0, 0, 0, 0, 0, []
     valid: list[tuple[float, float]] = []
-    for prompt, win, lose in pairs:
-        p1 = judge.compare_shown(prompt, win, lose)  # P(win ≻ lose), oracle winner shown first
-        p2 = judge.compare_shown(prompt, lose, win)  # P(lose ≻ win), oracle winner shown second
+    for (prompt, _, _), (p1, p2) in zip(pairs, _both_orders(judge, pairs)):
         rows.append({"id": prompt["id"], "p_winner_first": p1, "p_loser_first": p2})
         if math.isnan(p1) or math.isnan(p2):
             n_fail += 1

@@ -23,9 +23,9 @@ def judge(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     samples = io.read_jsonl(d / "samples.jsonl")
     if shard is not None:
         samples = samples[slice(*shards.shard_range(len(samples), *shard))]
-    if t == 1:  # every shard: the gate holds whichever shard starts first (the cache shares the requests)
-        check_judge(run, None, prompts, io.read_jsonl(d / "samples.jsonl"))
     j = build_judge(run.cfg.judge, cache_dir=run.root / "judge_cache")
+    if t == 1:  # every shard: the gate holds whichever shard starts first (the cache shares the requests)
+        check_judge(run, j, prompts, io.read_jsonl(d / "samples.jsonl"))
     with bar(len(samples), f"iter {t} judge ({j.name})") as progress:
         results = score_all(j, [prompts[s["id"]] for s in samples], [s["responses"] for s in samples], progress)
     rows = [{"id": s["id"], "scores": r.scores, "info": r.info, "judge": j.name} for s, r in zip(samples, results)]
@@ -49,16 +49,14 @@ CHECK_FILE = "judge_check.json"
 def check_judge(run: RunDir, j, prompts: dict, samples: list[dict]) -> dict | None:
     """judge_check.json (once per run): the training judge's agreement with the oracle on iteration 1's own
     candidates. A judge no better than chance is a warning, or with judge.min_agreement an error before any
-    candidate is judged. `j` None: a judge instance of its own, so the check's requests and cost (in
-    judge_check.json) stay out of iteration 1's judge_usage.json; the on-disk judge cache still lets the
-    judging that follows reuse them."""
+    candidate is judged. The check uses the stage's own judge (one model loaded, one cache): its requests
+    and cost are part of iteration 1's judge_usage.json, and judge_check.json keeps them apart as `usage`."""
     cfg, path = run.cfg.judge, run.root / CHECK_FILE
     if cfg.type == "oracle" or cfg.check_pairs == 0:
         return None
     if path.is_file():
         r = io.read_json(path)
     else:
-        j = j or build_judge(cfg, cache_dir=run.root / "judge_cache")
         r = judge_check(j, [prompts[s["id"]] for s in samples], [s["responses"] for s in samples], cfg.check_pairs)
         r = {"skipped": "no training prompt is one the oracle can check"} if r is None else {**r, "usage": j.usage()}
         io.write_json(path, r)

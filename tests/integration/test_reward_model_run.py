@@ -21,7 +21,9 @@ def test_a_run_judged_by_a_reward_model(tiny_reward_model_dir, tmp_path, capsys)
     k = len(rows[0]["scores"])
     assert len(rows) == 12 and all(len(r["info"]["raw"]) == k and r["info"]["truncated"] == 0 for r in rows)
     assert rows[0]["judge"] == f"reward_model:{tiny_reward_model_dir.name}"
-    assert io.read_json(d / "judge_usage.json")["texts"] == 12 * k
+    check = io.read_json(run / "judge_check.json")  # the judge check, on the same judge, before the judging
+    assert check["usage"]["texts"] == 4 * check["pairs"] > 0  # two orders of two texts per pair
+    assert io.read_json(d / "judge_usage.json")["texts"] == 12 * k + check["usage"]["texts"]
     assert io.read_jsonl(d / "pairs.jsonl"), "rank scores always separate distinct candidates"
     ev = io.read_jsonl(d / "eval" / "judgments.jsonl")
     assert len(ev) == 4 and all(len(r["info"]["raw"]) == 2 for r in ev)
