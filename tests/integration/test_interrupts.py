@@ -22,7 +22,12 @@ def test_a_signal_during_a_hanging_judge_request_stops_promptly(sampled_run, tmp
         run = prepared_with_samples(sampled_run, tmp_path / "run", *judge)
         (run / "iter_1" / "judgments.jsonl").unlink()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dno.cli", "judge", str(run), "--iter", "1"], stderr=subprocess.PIPE, text=True
+            [sys.executable, "-m", "dno.cli", "judge", str(run), "--iter", "1"],
+            stderr=subprocess.PIPE,
+            text=True,
+            # as from a terminal: a shell that runs the tests in the background (`.ci/run &`) ignores SIGINT,
+            # and Python then keeps ignoring it in the child instead of raising KeyboardInterrupt
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         assert server["arrived"].wait(120), "the judge never sent a request"
         t0 = time.perf_counter()
