@@ -89,9 +89,10 @@ def calibrated_consistency(shown_first: list[tuple[float, float]]) -> tuple[floa
 
 
 def _both_orders(judge, pairs) -> list[tuple[float, float]]:
-    """(P(winner ≻ loser) shown first, P(loser ≻ winner) shown first) per pair, the requests on the judge's
-    own pool (`concurrency` workers, daemon threads: Ctrl-C or SIGTERM stops a check hanging on a silent
-    server within the judges' grace period)."""
+    """(P(winner ≻ loser) shown first, P(loser ≻ winner) shown first) per pair. The requests run one at a time
+    on a daemon worker of the judges' pool, so Ctrl-C or SIGTERM stops a check hanging on a silent server
+    within the judges' grace period. One at a time: a judge's own `score_many` pool shares one abort event
+    between its calls, and concurrent calls would see each other's aborts."""
     from dno.judges.backends import Aborted
     from dno.judges.llm import INTERRUPT_GRACE_S
     from dno.judges.pool import run_jobs
@@ -106,7 +107,7 @@ def _both_orders(judge, pairs) -> list[tuple[float, float]]:
     abort = getattr(backend, "abort", None) or threading.Event()
     abort.clear()
     jobs = [lambda i=i, k=k: ask(i, k) for i in range(len(pairs)) for k in (0, 1)]
-    run_jobs(jobs, getattr(judge, "concurrency", 1), abort, grace_s=INTERRUPT_GRACE_S, quiet=(Aborted,))
+    run_jobs(jobs, 1, abort, grace_s=INTERRUPT_GRACE_S, quiet=(Aborted,))
     return [(p1, p2) for p1, p2 in out]
 
 
