@@ -78,12 +78,27 @@ def check_model_dir(name: str, field: str) -> Path:
     return path
 
 
-def render(tok, messages: Sequence[dict], response: str) -> str:
-    """The text the reward model reads: its own chat template, else "Role: content" lines."""
+def render(tok, messages: Sequence[dict], response: str, field: str = "judge.model") -> str:
+    """The text the reward model reads: its own chat template, else "Role: content" lines. A template that
+    refuses a system turn (Gemma's, older Mistral ones) gets the system text at the head of the first user
+    turn, as those models' newer templates do themselves; any other refusal is a one-line error."""
+    from jinja2 import TemplateError
+
     turns = [*messages, {"role": "assistant", "content": response}]
-    if tok.chat_template:
+    if not tok.chat_template:
+        return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in turns)
+    try:
         return tok.apply_chat_template(turns, tokenize=False)
-    return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in turns)
+    except TemplateError as e:
+        error = e
+    if len(turns) > 2 and turns[0]["role"] == "system" and turns[1]["role"] == "user":
+        folded = {"role": "user", "content": f"{turns[0]['content']}\n\n{turns[1]['content']}"}
+        try:
+            return tok.apply_chat_template([folded, *turns[2:]], tokenize=False)
+        except TemplateError:
+            pass
+    roles = "/".join(m["role"] for m in turns)
+    raise DnoError(f"`{field}`: its chat template cannot render a {roles} conversation: {error}") from None
 
 
 @JUDGES.register("reward_model")
@@ -144,7 +159,17 @@ class RewardModelJudge(Judge):
 
     @classmethod
     def preflight(cls, cfg, field_prefix: str, prompts, source: str = "") -> None:
-        check_model_dir(cfg.model, f"{field_prefix}.model")
+        """The model directory, and every prompt rendered once with its template (milliseconds each), so that
+        a conversation the template refuses stops the run here, not in the judge stage."""
+        from dno import models
+
+        field = f"{field_prefix}.model"
+        tok = models.load_tokenizer(check_model_dir(cfg.model, field))
+        for p in prompts:
+            try:
+                render(tok, p["messages"], "ok", field)
+            except DnoError as e:
+                raise DnoError(f"{source or 'prompts'}: prompt {p['id']}: {e}") from None
 
     def rewards(self, texts: Sequence[str]) -> list[dict]:
         """{"reward", "truncated"} per text: from the cache, or scored in length-sorted batches and cached."""
@@ -180,7 +205,7 @@ class RewardModelJudge(Judge):
         step = max(1, 4 * self.cfg.batch_size // max([len(c) for c in candidates] + [1]))
         for lo in range(0, len(prompts), step):
             texts = [
-                [render(self.tok, p["messages"], c) for c in cs]
+                [render(self.tok, p["messages"], c, self.field) for c in cs]
                 for p, cs in zip(prompts[lo : lo + step], candidates[lo : lo + step])
             ]
             got = iter(self.rewards([t for ts in texts for t in ts]))

@@ -124,3 +124,45 @@ def test_directories_that_are_not_a_scalar_reward_model_are_refused(tiny_reward_
         load_config(None, ["eval.judge.type=reward_model"])
     with pytest.raises(DnoError, match="`judge.device` must be auto, cpu"):
         load_config(None, ["judge.device=gpu"])
+
+
+def _with_template(src, dst, template: str):
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("chat_template.jinja"))
+    tc = json.loads((dst / "tokenizer_config.json").read_text())
+    tc["chat_template"] = template
+    (dst / "tokenizer_config.json").write_text(json.dumps(tc))
+    return dst
+
+
+NO_SYSTEM = (  # as Gemma's template: a system turn raises
+    "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+)
+SYSTEM = {"id": "s1", "messages": [{"role": "system", "content": "Be brief."}, *PROMPT["messages"]]}
+
+
+def test_a_template_without_system_turns_reads_the_system_text_in_the_user_turn(tiny_reward_model_dir, tmp_path):
+    j = judge(_with_template(tiny_reward_model_dir, tmp_path / "nosys", NO_SYSTEM))
+    text = render(j.tok, SYSTEM["messages"], "Red.")
+    assert text == "<|im_start|>user\nBe brief.\n\nName a colour.<|im_end|>\n<|im_start|>assistant\nRed.<|im_end|>\n"
+    s = j.score(SYSTEM, ["Red.", "green"])
+    assert all(math.isfinite(r) for r in s.info["raw"])
+    RewardModelJudge.preflight(j.cfg, "judge", [SYSTEM, PROMPT])  # accepted before the run, too
+
+
+def test_a_conversation_the_template_refuses_is_a_one_line_error_at_preflight(tiny_reward_model_dir, tmp_path):
+    strict = "{% if messages|length > 2 %}{{ raise_exception('at most one user turn') }}{% endif %}" + NO_SYSTEM
+    rm = _with_template(tiny_reward_model_dir, tmp_path / "strict", strict)
+    two = {
+        "id": "two-turns",
+        "messages": [*PROMPT["messages"], {"role": "assistant", "content": "Red."}, *PROMPT["messages"]],
+    }
+    cfg = load_config(None, ["judge.type=reward_model", f"judge.model={rm}"]).judge
+    with pytest.raises(DnoError) as e:
+        RewardModelJudge.preflight(cfg, "judge", [PROMPT, two], source="my.jsonl")
+    assert str(e.value) == (
+        "my.jsonl: prompt two-turns: `judge.model`: its chat template cannot render a user/assistant/user/assistant "
+        "conversation: at most one user turn"
+    )
+    with pytest.raises(DnoError, match="`judge.model`: its chat template cannot render"):
+        build_judge(cfg).score(two, ["Red."])
