@@ -17,6 +17,7 @@ number of batches; a projection, not a measurement).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import tempfile
@@ -27,24 +28,52 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def from_run(root: Path) -> None:
+def from_run(root: Path, save: bool) -> None:
+    """An existing run's per-iteration `timings.json` as one table (seconds and share of each stage)."""
     import yaml
+    from record import Record
 
+    rec = Record("end_to_end")
+    # the figures are the run's: its time, not this script's; the load now says nothing about it
+    rec.command = f"benchmarks/end_to_end.py --from {root.name}"
+    rec.machine["load_1min_at_start"], rec.cpu_at_start = None, None
     cfg = yaml.safe_load((root / "config.yaml").read_text()) if (root / "config.yaml").is_file() else {}
-    print(
-        f"{root}: k={cfg.get('sample', {}).get('k')}, prompts/iteration={cfg.get('data', {}).get('prompts_per_iteration')}, "
-        f"test prompts={cfg.get('data', {}).get('test_prompts')}"
+    timings = {
+        t: json.loads((root / f"iter_{t}" / "timings.json").read_text())
+        for t in sorted(int(p.name.split("_")[1]) for p in root.glob("iter_*"))
+        if (root / f"iter_{t}" / "timings.json").is_file()
+    }
+    if not timings:
+        raise SystemExit(f"{root}: no iter_*/timings.json")
+    stages = sorted(
+        {k for tm in timings.values() for k in tm}, key=lambda k: -sum(tm.get(k, 0) for tm in timings.values())
     )
-    for t in sorted(int(p.name.split("_")[1]) for p in root.glob("iter_*")):
-        path = root / f"iter_{t}" / "timings.json"
-        if not path.is_file():
-            continue
-        tm = json.loads(path.read_text())
+    rows = []
+    for t, tm in timings.items():
         total = sum(tm.values())
-        print(
-            f"  iter {t}: "
-            + ", ".join(f"{k} {v:.0f} s ({100 * v / total:.0f}%)" for k, v in sorted(tm.items(), key=lambda kv: -kv[1]))
-        )
+        rows.append([str(t), *(f"{tm[k]:.0f} s ({100 * tm[k] / total:.0f}%)" if k in tm else "–" for k in stages)])
+        rows[-1].append(f"{total:.0f} s")
+    rec.table(
+        "stages",
+        ["iteration", *stages, "total"],
+        rows,
+        note=f"run `{root.name}`: k={cfg.get('sample', {}).get('k')}, "
+        f"{cfg.get('data', {}).get('prompts_per_iteration')} prompts per iteration, "
+        f"{cfg.get('data', {}).get('test_prompts')} test prompts, train epochs {cfg.get('train', {}).get('epochs')}",
+    )
+    t, tm = max(timings.items())
+    rec.started = dt.datetime.fromtimestamp((root / f"iter_{t}" / "timings.json").stat().st_mtime, dt.timezone.utc)
+    total = sum(tm.values())
+    rec.headline_row(
+        "seconds per stage, one iteration",
+        f"iteration {t}: "
+        + ", ".join(
+            f"{k} {100 * v / total:.0f}%" for k, v in sorted(tm.items(), key=lambda kv: -kv[1]) if v / total >= 0.02
+        ),
+        "largest visible",
+        "yes",
+    )
+    rec.finish(save, raw={"run": root.name, "config": cfg, "timings": timings})
 
 
 def main() -> None:
@@ -54,10 +83,13 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=16, help="data.prompts_per_iteration for the timed iteration")
     ap.add_argument("--test-prompts", type=int, default=16, help="data.test_prompts for the timed iteration")
     ap.add_argument("--keep", default="", help="run directory to use and keep (default: a temporary one)")
+    ap.add_argument(
+        "--save", action="store_true", help="with --from: keep the table in docs/results/bench_end_to_end.json"
+    )
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     if args.from_run:
-        from_run(Path(args.from_run))
+        from_run(Path(args.from_run), args.save)
         return
 
     from dno import io, stages

@@ -174,7 +174,11 @@ def main() -> None:
     ap.add_argument("--levels", default="1,2,4,8")
     ap.add_argument("--delay-ms", type=int, default=100, help="one-way delay each direction (RTT = 2x)")
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
+    ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_judge_throughput.json")
     args = ap.parse_args()
+    from record import Record
+
+    rec = Record("judge_throughput")
     levels = [int(x) for x in args.levels.split(",")]
     work = items(args.items)
     rows = []
@@ -212,14 +216,22 @@ def main() -> None:
             if ns:
                 netns_down()
     seq = {r[0]: r[2] for r in rows if r[1] == 1}
-    print(
-        f"\nAPI judge throughput: {args.items} items (pairwise, both orders = 2 requests each), "
-        f"llama.cpp server with SmolLM2-135M Q4_1, {args.threads} thread(s); latency: {how}\n"
+    rec.table(
+        "throughput",
+        ["setting", "concurrency", "items/s", "requests/s", "vs sequential"],
+        [
+            [name, f"{lv}{' (sequential)' if lv == 1 else ''}", f"{ips:.2f}", f"{rps:.2f}", f"{ips / seq[name]:.2f}x"]
+            for name, lv, ips, rps in rows
+        ],
+        note=f"{args.items} items (pairwise, both orders = 2 requests each), llama.cpp server with SmolLM2-135M Q4_1, "
+        f"{args.threads} thread(s); latency: {how}",
     )
-    print("| setting | concurrency | items/s | requests/s | vs sequential |")
-    print("|---|---|---|---|---|")
-    for name, lv, ips, rps in rows:
-        print(f"| {name} | {lv}{' (sequential)' if lv == 1 else ''} | {ips:.2f} | {rps:.2f} | {ips / seq[name]:.2f}x |")
+    best = {name: max(ips / seq[name] for n, _, ips, _ in rows if n == name) for name in seq}
+    rec.headline_row(
+        "API judge, concurrent vs sequential (best level)",
+        "; ".join(f"**{x:.1f}x** {name}" for name, x in best.items()),
+    )
+    rec.finish(args.save, raw=rows)
 
 
 if __name__ == "__main__":

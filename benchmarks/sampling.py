@@ -74,7 +74,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--vllm", action="store_true", help="also vLLM against transformers (CUDA only)")
+    ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_sampling.json")
     args = ap.parse_args()
+    from record import Record
+
+    rec = Record("sampling")
 
     path = models.resolve(args.model)
     model, tok = models.load_policy(path)
@@ -92,35 +96,49 @@ def main() -> None:
     sampler.generate(prompts[:2], 2, **{**settings, "max_new_tokens": 4})
 
     res = {"dno": [], "plain": []}
+    rows = []
     same = True
     ref_tokens = None
     for r in range(args.repeats):
-        for v in ("dno", "plain") if r % 2 == 0 else ("plain", "dno"):
+        order = ("dno", "plain") if r % 2 == 0 else ("plain", "dno")
+        for v in order:
             t = time.perf_counter()
             if v == "dno":
                 gens = sampler.generate(prompts, args.k, **settings)
                 secs = time.perf_counter() - t
                 n_tok = sum(g.tokens for gs in gens for g in gs)
             else:
-                rows = plain_generate(model, tok, prompts, args.k, batch_size=args.batch_size, **settings)
+                out = plain_generate(model, tok, prompts, args.k, batch_size=args.batch_size, **settings)
                 secs = time.perf_counter() - t
-                n_tok = count_tokens(rows, eos)
+                n_tok = count_tokens(out, eos)
             ref_tokens = n_tok if ref_tokens is None else ref_tokens
             same &= n_tok == ref_tokens
             res[v].append(n_tok / secs)
             print(f"  {v:5s} {n_tok} tokens in {secs:.1f} s: {n_tok / secs:.1f} tokens/s", flush=True)
+        rows.append([f"{r + 1} ({', '.join(order)})", f"{res['dno'][-1]:.1f}", f"{res['plain'][-1]:.1f}"])
     ratios = [d / p for d, p in zip(res["dno"], res["plain"])]
-    print(
-        f"\nHFSampler {st.median(res['dno']):.1f} tokens/s, plain generate loop {st.median(res['plain']):.1f} tokens/s"
+    for row, x in zip(rows, ratios):
+        row.append(f"{x:.2f}")
+    rec.table(
+        "alternations",
+        ["alternation (run order)", "HFSampler (dno), tokens/s", "plain `model.generate` loop, tokens/s", "ratio"],
+        rows,
+        note=f"{len(prompts)} prompts x {args.k} samples, {args.max_new_tokens} new tokens, batch {args.batch_size}, "
+        f"{torch.get_num_threads()} threads; every run generated {ref_tokens} tokens"
+        if same
+        else "token counts DIFFER between runs: the comparison is void",
     )
-    print(
-        f"  ratio HFSampler / plain: {st.median(ratios):.3f} (per alternation: "
-        f"{', '.join(f'{x:.3f}' for x in ratios)}; target >= 0.95); identical token counts: {same}"
+    rec.headline_row(
+        "HFSampler / plain `model.generate` loop, tokens/s",
+        f"**{st.median(ratios):.2f}** ({', '.join(f'{x:.2f}' for x in ratios)})",
+        "≥ 0.95",
+        "yes" if st.median(ratios) >= 0.95 and same else "no",
     )
 
     if args.vllm:
         if not torch.cuda.is_available():
             print("vLLM comparison skipped: no CUDA device")
+            rec.finish(args.save, raw=res)
             return
         from types import SimpleNamespace
 
@@ -139,6 +157,7 @@ def main() -> None:
             v = VLLMSampler(path, cfg, dtype="float32")
         except Exception as e:  # noqa: BLE001
             print(f"vLLM comparison skipped: {e}")
+            rec.finish(args.save, raw=res)
             return
         out = {"vllm": [], "hf": []}
         for r in range(args.repeats):
@@ -149,7 +168,12 @@ def main() -> None:
                 n_tok = sum(g.tokens for gs in gens for g in gs)
                 out[name].append(n_tok / secs)
                 print(f"  {name:5s} {n_tok} tokens in {secs:.2f} s: {n_tok / secs:.0f} tokens/s", flush=True)
-        print(f"  vLLM / transformers tokens/s: {st.median(out['vllm']) / st.median(out['hf']):.1f}x")
+        ratio = st.median(out["vllm"]) / st.median(out["hf"])
+        rec.headline_row(
+            "vLLM / transformers on the GPU, tokens/s", f"**{ratio:.1f}x**", "≥ 3x", "yes" if ratio >= 3 else "no"
+        )
+        res.update(out)
+    rec.finish(args.save, raw=res)
 
 
 if __name__ == "__main__":

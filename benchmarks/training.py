@@ -282,7 +282,7 @@ def main() -> None:
     ap.add_argument("--pairs-from", default="", help="a run's iteration directory (pairs.jsonl + prompts.jsonl)")
     ap.add_argument("--trl-defaults", action="store_true", help="keep TRL's bf16 and gradient checkpointing defaults")
     ap.add_argument("--variants", default="dno,trl", help="comma-separated: dno, dno-unpacked, dno-unfused, trl")
-    ap.add_argument("--json", default="", help="also write all results here")
+    ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_training.json")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default="/tmp/dno_bench_training", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -291,6 +291,9 @@ def main() -> None:
         print("RESULT " + json.dumps(child(args)), flush=True)
         return
 
+    from record import Record
+
+    rec = Record("training")
     variants = args.variants.split(",")
     order = []
     for r in range(args.repeats):
@@ -311,41 +314,81 @@ def main() -> None:
     def med(v, k):
         return st.median(x[k] for x in results[v])
 
+    def runs(xs, fmt=".2f"):
+        return ", ".join(format(x, fmt) for x in xs)
+
     first = results[variants[0]][0]
-    print(
-        f"\n{first['pairs']} pairs x {args.epochs} epochs, batch {args.batch_size}, {first['steps']} steps, {first['tokens']} real tokens "
-        f"({first['response_tokens']} response tokens), {first['threads']} torch threads, medians of {args.repeats}:"
+    rec.table(
+        "variants",
+        [
+            "variant",
+            "s/pair",
+            "s/step",
+            "peak RSS",
+            "model GFLOP/s",
+            "/ matmul peak (model)",
+            "/ matmul peak (hardware)",
+        ],
+        [
+            [
+                v,
+                f"{med(v, 'seconds_per_pair'):.2f}",
+                f"{med(v, 'seconds_per_step'):.2f}",
+                f"{med(v, 'peak_rss_mb'):.0f} MB",
+                f"{med(v, 'achieved_flops') / 1e9:.0f}",
+                *(
+                    [
+                        f"{med(v, k):.2f} ({runs(x[k] for x in results[v])})"
+                        for k in ("fraction_of_matmul_peak", "hardware_fraction_of_matmul_peak")
+                    ]
+                    if v.startswith("dno")
+                    else ["–", "–"]
+                ),
+            ]
+            for v in variants
+        ],
+        note=f"{first['pairs']} pairs x {args.epochs} epochs, batch {args.batch_size}, {first['steps']} steps, "
+        f"{first['tokens']} real tokens ({first['response_tokens']} response tokens), {first['threads']} torch threads; "
+        f"medians of {args.repeats} alternations, per alternation in brackets",
     )
-    for v in variants:
-        print(
-            f"  {v:4s} {med(v, 'seconds_per_pair'):6.2f} s/pair  {med(v, 'seconds_per_step'):6.2f} s/step  "
-            f"peak RSS {med(v, 'peak_rss_mb'):6.0f} MB  {med(v, 'achieved_flops') / 1e9:6.1f} GFLOP/s"
+    if "dno" in results:
+        fr = [x["fraction_of_matmul_peak"] for x in results["dno"]]
+        hw = [x["hardware_fraction_of_matmul_peak"] for x in results["dno"]]
+        rec.headline_row(
+            "dno achieved FLOP/s / fp32 matmul peak (same process)",
+            f"**{st.median(fr):.2f}** model FLOPs ({runs(fr)}); {st.median(hw):.2f} hardware",
+            "≥ 0.40",
+            "yes" if st.median(fr) >= 0.40 else "no",
         )
-    for v in (x for x in variants if x.startswith("dno")):
-        fr = [x["fraction_of_matmul_peak"] for x in results[v]]
-        hw = [x["hardware_fraction_of_matmul_peak"] for x in results[v]]
-        print(
-            f"  {v} achieved / matmul peak (same process): model FLOPs {st.median(fr):.2f} "
-            f"(per run: {', '.join(f'{x:.2f}' for x in fr)}; target >= 0.40), "
-            f"hardware FLOPs {st.median(hw):.2f} (per run: {', '.join(f'{x:.2f}' for x in hw)})"
-        )
+    ratio_rows = []
     for a, b, what in (
-        ("dno", "trl", "target >= 1.3 / <= 0.7"),
-        ("dno-unpacked", "trl", "before the change"),
-        ("dno", "dno-unpacked", "after / before"),
+        ("dno", "trl", "targets ≥ 1.3x, ≤ 0.7"),
+        ("dno-unpacked", "trl", "before the packing change"),
+        ("dno", "dno-unpacked", "the packing change: after / before"),
         ("dno-unfused", "trl", "before both changes"),
-        ("dno", "dno-unfused", "after / before both"),
+        ("dno", "dno-unfused", "both changes: after / before"),
     ):
         if a in results and b in results:
             sp = [y["seconds_per_pair"] / x["seconds_per_pair"] for x, y in zip(results[a], results[b])]
             mem = [x["peak_rss_mb"] / y["peak_rss_mb"] for x, y in zip(results[a], results[b])]
-            print(
-                f"  {a} vs {b} ({what}): speed-up {st.median(sp):.2f}x "
-                f"(per alternation: {', '.join(f'{x:.2f}' for x in sp)}), "
-                f"peak RSS ratio {st.median(mem):.2f} (per alternation: {', '.join(f'{x:.2f}' for x in mem)})"
+            ratio_rows.append(
+                [f"{a} vs {b} ({what})", f"{st.median(sp):.2f}x ({runs(sp)})", f"{st.median(mem):.2f} ({runs(mem)})"]
             )
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+            if (a, b) == ("dno", "trl"):
+                rec.headline_row(
+                    "dno training vs TRL `DPOTrainer`, speed (s/pair)",
+                    f"**{st.median(sp):.2f}x** ({runs(sp)})",
+                    "≥ 1.3x",
+                    "yes" if st.median(sp) >= 1.3 else "no",
+                )
+                rec.headline_row(
+                    "dno / TRL peak memory (RSS)",
+                    f"**{st.median(mem):.2f}** ({runs(mem)})",
+                    "≤ 0.7",
+                    "yes" if st.median(mem) <= 0.7 else "no",
+                )
+    rec.table("ratios", ["comparison", "speed-up (per alternation)", "peak RSS ratio (per alternation)"], ratio_rows)
+    rec.finish(args.save, raw=results)
 
 
 if __name__ == "__main__":

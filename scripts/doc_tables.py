@@ -11,11 +11,14 @@ A document marks a generated table with an HTML comment naming its source, and t
     <!-- table: methods default dno_soft ... -->   one row per run (final iteration)
     <!-- table: agree agree_a agree_b ... -->      one row per judge: `dno agree --out docs/results/agree_a.json`
     <!-- table: judges -:default agree_a:run_a ... -->  agreement, a run trained with each judge, PGR
+    <!-- table: bench training ratios -->           a table of `benchmarks/training.py --save`
+    <!-- table: bench_summary training sampling ... -->  each benchmark's headline figures
     ...generated...
     <!-- /table -->
 
 docs/results/*.json are small (metrics only), committed, and written by `collect` from a finished run
-directory (`scripts/compare_methods.sh` collects every method it runs).
+directory (`scripts/compare_methods.sh` collects every method it runs), or by a benchmark run with `--save`
+(`bench_*.json`, benchmarks/record.py).
 """
 
 from __future__ import annotations
@@ -271,7 +274,43 @@ def judges_table(items: list[str]) -> str:
     return table(head, rows)
 
 
-KINDS = {"run": run_table, "methods": methods_table, "agree": agree_table, "judges": judges_table}
+def _provenance(b: dict) -> str:
+    m = b["machine"]
+    where = m["gpu"] or f"{m['cpu']}, {m['cores']} cores"
+    load = m.get("other_cores_busy", m["load_1min_at_start"])
+    what = "cores busy with other work" if "other_cores_busy" in m else "load at start"
+    load = "" if load is None else f", {what} {load:.2f}"
+    return f"`{b['command']}`, {b['measured']}, commit {b['commit']}, {where}{load}, torch {m['torch']}"
+
+
+def bench_table(names: list[str]) -> str:
+    """One table of a benchmark's saved figures (`benchmarks/<name>.py --save`), under the line that says where
+    and how it was measured."""
+    name, key = names
+    b = _read_json(RESULTS / f"bench_{name}.json")
+    t = b["tables"][key]
+    note = f" {t['note'][0].upper()}{t['note'][1:]}." if t["note"] else ""
+    return f"_{_provenance(b)}.{note}_\n\n" + table(t["head"], t["rows"])
+
+
+def bench_summary(names: list[str]) -> str:
+    """The headline figure of each named benchmark, one row each, with its target."""
+    rows = []
+    for name in names:
+        b = _read_json(RESULTS / f"bench_{name}.json")
+        for h in b["headline"]:
+            rows.append([h["what"], f"`{b['command']}`", h["figure"], h["target"], h["met"], b["measured"][:10]])
+    return table(["what", "command", "figure", "target", "met?", "measured"], rows)
+
+
+KINDS = {
+    "run": run_table,
+    "methods": methods_table,
+    "agree": agree_table,
+    "judges": judges_table,
+    "bench": bench_table,
+    "bench_summary": bench_summary,
+}
 
 
 def render(check: bool) -> int:
