@@ -29,11 +29,13 @@ def _cpu_name() -> str:
     return next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), platform.processor())
 
 
-def _cpu_seconds() -> tuple[float, float, float]:
+def _cpu_seconds() -> tuple[float, float | None, float]:
     """(wall clock, CPU seconds the whole machine was busy, CPU seconds of this process and its finished children)."""
     t = os.times()
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:] if Path("/proc/stat").is_file() else []
-    busy = sum(int(x) for i, x in enumerate(fields[:8]) if i not in (3, 4)) / os.sysconf("SC_CLK_TCK") if fields else 0
+    busy = (
+        sum(int(x) for i, x in enumerate(fields[:8]) if i not in (3, 4)) / os.sysconf("SC_CLK_TCK") if fields else None
+    )
     return time.monotonic(), busy, t.user + t.system + t.children_user + t.children_system
 
 
@@ -83,9 +85,8 @@ class Record:
         for key, t in self.tables.items():
             print(f"\n{key}{': ' + t['note'] if t['note'] else ''}\n" + table(t["head"], t["rows"]), end="")
         (w0, busy0, own0), (w1, busy1, own1) = self.cpu_at_start or (0, 0, 0), _cpu_seconds()
-        if (
-            self.cpu_at_start and busy1 > busy0
-        ):  # what shared the machine while this ran: a figure measured beside other work is suspect
+        # what shared the machine while this ran: a figure measured beside other work is suspect
+        if self.cpu_at_start and busy0 is not None and w1 > w0:
             self.machine["other_cores_busy"] = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / (w1 - w0), 2)
             print(f"\nother processes kept {self.machine['other_cores_busy']:.2f} cores busy on average while this ran")
         if not save:
@@ -103,5 +104,5 @@ class Record:
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"bench_{self.name}.json"
         path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-        print(f"\nsaved: {path.relative_to(ROOT)} (render BENCHMARKS.md with scripts/doc_tables.py render)")
+        print(f"\nsaved: {path} (then render BENCHMARKS.md with scripts/doc_tables.py render)")
         return path
