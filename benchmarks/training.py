@@ -20,6 +20,10 @@ on both alike. Reported side by side: seconds per pair, peak RSS, and the ratios
   of optimizer steps, the same batch size, learning rate, β and fp32 precision. TRL's gradient
   checkpointing and bf16 defaults are switched off so both sides compute the same thing
   (`--trl-defaults` keeps them, to see TRL exactly as shipped).
+- `trl-precompute`: the same with `precompute_ref_log_probs=True`, TRL's strongest setting here: the reference
+  log-probabilities once, in the trainer's constructor (timed), and no second model copy. `padding_free=True`,
+  the other setting a TRL user would turn on, is disabled in TRL 1.16 (it falls back to padding with a
+  warning), so it is not a variant.
 
 The `dno` child also measures a matrix-multiply peak (fp32 `torch.matmul`, 2048², best of several)
 before and after training, in the same process, and reports the training step's achieved FLOP/s
@@ -55,6 +59,9 @@ RAMBLE = (
     "so let me explain the whole thing step by step from the very beginning for you."
 )
 NICE = ["It is lovely and warm.", "Bright, calm and kind.", "A simple, pleasant thing.", "Short and sweet, really."]
+
+
+VARIANTS = ("dno", "dno-unpacked", "dno-unfused", "trl", "trl-precompute")
 
 
 def synthetic_pairs(n: int, seed: int = 7) -> list[dict]:
@@ -201,6 +208,8 @@ def child(args) -> dict:
             ]
         )
         extra = {} if args.trl_defaults else {"bf16": False, "gradient_checkpointing": False}
+        if args.variant == "trl-precompute":  # π_t's log-probabilities once, before training, as dno does
+            extra["precompute_ref_log_probs"] = True
         cfg = DPOConfig(
             output_dir=str(Path(args.tmp) / "trl_out"),
             per_device_train_batch_size=args.batch_size,
@@ -220,13 +229,16 @@ def child(args) -> dict:
             disable_tqdm=True,
             **extra,
         )
+        t = time.perf_counter()  # trl-precompute: its reference pass runs in the constructor, so it is timed
         trainer = DPOTrainer(model=model, ref_model=None, args=cfg, train_dataset=ds, processing_class=tok)
-        t = time.perf_counter()
+        if args.variant == "trl":  # the second model copy's loading is not training work: not timed
+            t = time.perf_counter()
         out = trainer.train()
         secs = time.perf_counter() - t
         res["final_loss"] = out.training_loss
         res["trl_has_ref_model"] = trainer.ref_model is not None
-        flops = 8 * args.epochs * n_mm * real_tokens  # trained pass + reference pass in every step
+        # trained passes + a reference pass in every step, or once before training
+        flops = (8 * args.epochs if args.variant == "trl" else 6 * args.epochs + 2) * n_mm * real_tokens
     res.update(
         seconds=secs,
         seconds_per_pair=secs / (len(pairs) * args.epochs),
@@ -281,7 +293,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--pairs-from", default="", help="a run's iteration directory (pairs.jsonl + prompts.jsonl)")
     ap.add_argument("--trl-defaults", action="store_true", help="keep TRL's bf16 and gradient checkpointing defaults")
-    ap.add_argument("--variants", default="dno,trl", help="comma-separated: dno, dno-unpacked, dno-unfused, trl")
+    ap.add_argument("--variants", default="dno,trl-precompute,trl", help="comma-separated: " + ", ".join(VARIANTS))
     ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_training.json")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default="/tmp/dno_bench_training", help=argparse.SUPPRESS)
@@ -355,14 +367,17 @@ def main() -> None:
         fr = [x["fraction_of_matmul_peak"] for x in results["dno"]]
         hw = [x["hardware_fraction_of_matmul_peak"] for x in results["dno"]]
         rec.headline_row(
-            "dno achieved FLOP/s / fp32 matmul peak (same process)",
-            f"**{st.median(fr):.2f}** model FLOPs ({runs(fr)}); {st.median(hw):.2f} hardware",
-            "≥ 0.40",
-            "yes" if st.median(fr) >= 0.40 else "no",
+            "dno training FLOP/s / fp32 matmul peak (same process), tokens computed",
+            f"**{st.median(hw):.2f}** ({runs(hw)}); {st.median(fr):.2f} counting the shared prompt twice",
+            "≥ 0.65",
+            "yes" if st.median(hw) >= 0.65 else "no",
         )
     ratio_rows = []
+    trls = [v for v in variants if v.startswith("trl")]
+    strongest = min(trls, key=lambda v: med(v, "seconds_per_pair")) if trls else None  # the anchor at its best
     for a, b, what in (
-        ("dno", "trl", "targets ≥ 1.3x, ≤ 0.7"),
+        ("dno", "trl-precompute", "TRL's reference pass once, as dno's"),
+        ("dno", "trl", "TRL's defaults: a reference forward every step"),
         ("dno-unpacked", "trl", "before the packing change"),
         ("dno", "dno-unpacked", "the packing change: after / before"),
         ("dno-unfused", "trl", "before both changes"),
@@ -374,18 +389,18 @@ def main() -> None:
             ratio_rows.append(
                 [f"{a} vs {b} ({what})", f"{st.median(sp):.2f}x ({runs(sp)})", f"{st.median(mem):.2f} ({runs(mem)})"]
             )
-            if (a, b) == ("dno", "trl"):
+            if a == "dno" and b == strongest:
                 rec.headline_row(
-                    "dno training vs TRL `DPOTrainer`, speed (s/pair)",
+                    f"dno training vs TRL `DPOTrainer` at its fastest here (`{b}`), speed (s/pair)",
                     f"**{st.median(sp):.2f}x** ({runs(sp)})",
-                    "≥ 1.3x",
-                    "yes" if st.median(sp) >= 1.3 else "no",
+                    "≥ 2.5x",
+                    "yes" if st.median(sp) >= 2.5 else "no",
                 )
                 rec.headline_row(
-                    "dno / TRL peak memory (RSS)",
+                    f"dno / TRL (`{b}`) peak memory (RSS)",
                     f"**{st.median(mem):.2f}** ({runs(mem)})",
-                    "≤ 0.7",
-                    "yes" if st.median(mem) <= 0.7 else "no",
+                    "≤ 0.6",
+                    "yes" if st.median(mem) <= 0.6 else "no",
                 )
     rec.table("ratios", ["comparison", "speed-up (per alternation)", "peak RSS ratio (per alternation)"], ratio_rows)
     rec.finish(args.save, raw=results)
