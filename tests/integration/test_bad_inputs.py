@@ -391,7 +391,7 @@ def test_as_a_process_exit_status_2_and_no_traceback(case, made_run, tmp_path):
     env = dict(os.environ)
     env.pop(NO_KEY, None)
     proc = subprocess.run(
-        [sys.executable, "-m", "dno.cli", "run", *argv, "--run-dir", str(run_dir or run)],
+        [sys.executable, "-m", "dno", "run", *argv, "--run-dir", str(run_dir or run)],
         cwd=ROOT,
         env=env,
         capture_output=True,
