@@ -1,8 +1,14 @@
 """Instruction following with checkable constraints (a small IFEval).
 
 A short writing request on a topic plus one or two constraints. Oracle score on the 0-6 scale:
-0 for an empty answer, else 1 + 5 x (fraction of constraints that hold). Each constraint is data
-({"type": ..., args}) so a user's own prompts file can carry constraints too.
+0 for an empty answer; 0.5 for an answer that does not answer the request (below); else
+1 + 5 x (fraction of constraints that hold). Each constraint is data ({"type": ..., args}) so a user's own
+prompts file can carry constraints too.
+
+Constraints alone are easy to satisfy without answering: trained against them, a policy learned to reply
+"happy blue" to "Write one sentence about a river. Start with "happy". Finish with "blue"." So a record that
+names its `topic` (every generated one does; a user's row may) also asks for an answer: at least
+MIN_WORDS words that mention the topic (unless a constraint forbids the topic's word).
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ OOD_WORDING = {
     "start_with": 'Begin with the word "{word}".',
     "bullets": 'Give exactly {n} items as a list, each line starting with "- ".',
 }
+MIN_WORDS = 3
 WORDS = ["blue", "happy", "quiet", "bright", "green", "gentle", "warm", "small", "old", "calm"]
 
 
@@ -77,6 +84,21 @@ def _words(text: str) -> list[str]:
 
 def _bullets(text: str) -> int:
     return sum(1 for line in text.splitlines() if re.match(r"^\s*[-*•]\s+\S", line))
+
+
+def _forms(noun: str) -> set[str]:
+    """A topic's head noun in the singular and the plural (regular forms), lowercase."""
+    n = noun.lower()
+    singular = n[:-3] + "y" if n.endswith("ies") else n[:-1] if n.endswith("s") else n
+    return {n, singular, singular + "s", singular + "es", singular[:-1] + "ies" if singular.endswith("y") else n}
+
+
+def answers_request(response: str, record: dict) -> bool:
+    """At least MIN_WORDS words, one of them the topic's head noun (either number), unless it is forbidden."""
+    words = _words(response)
+    head = record["topic"].split()[-1].lower()
+    forbidden = {c["word"].lower() for c in record["constraints"] if c["type"] == "forbid_word"}
+    return len(words) >= MIN_WORDS and (head in forbidden or bool(_forms(head) & set(words)))
 
 
 # type -> (instruction text, check(response, constraint) -> bool)
@@ -174,14 +196,20 @@ class Instructions(Task):
             kinds.append(second)
         constraints = [_draw_constraint(k, rng, topic) for k in kinds]
         text = " ".join([rng.choice(requests).format(t=topic)] + [wording(c) for c in constraints])
-        return {"task": NAME, "prompt": text, "constraints": constraints}
+        return {"task": NAME, "prompt": text, "constraints": constraints, "topic": topic}
 
     def check(self, record: dict, where: str) -> None:
         super().check(record, where)
         check_constraints(record["constraints"], where)
+        topic = record.get("topic")
+        if topic is not None and (not isinstance(topic, str) or not topic.strip()):
+            raise DnoError(f"{where}: `topic` must be a non-empty string (the subject an answer must mention)")
 
     def score(self, record: dict, response: str) -> tuple[float, dict]:
         if not response.strip():
             return 0.0, {"held": []}
         held = [bool(CONSTRAINTS[c["type"]][1](response.strip(), c)) for c in record["constraints"]]
+        # records without a topic (a user's rows; runs made before the check) are scored on constraints alone
+        if record.get("topic") and not answers_request(response, record):
+            return 0.5, {"held": held, "answers_request": False}
         return round(1.0 + 5.0 * sum(held) / len(held), 4), {"held": held}

@@ -64,6 +64,33 @@ def test_instruction_score_is_graded_by_constraints_held():
     assert instructions.score(rec, "   ")[0] == 0.0
 
 
+def test_an_answer_must_answer_the_request_when_the_record_names_its_topic():
+    # the answers a policy trained on constraints alone learned to give (one word, off topic)
+    rec = {**_instr({"type": "start_with", "word": "happy"}, {"type": "end_with", "word": "blue"}), "topic": "a river"}
+    assert instructions.score(rec, "happy blue")[0] == 0.5, "both constraints hold, the request is not answered"
+    assert instructions.score(rec, "happy river, so blue")[0] == 6.0
+    assert instructions.score(rec, "Happy rivers run blue")[0] == 6.0, "the plural counts as the topic"
+    assert instructions.score(rec, "The river is calm.")[0] == 1.0, "an answer holding no constraint still beats none"
+    assert instructions.score(rec, "happy, happy blue")[0] == 0.5, "3 words, none of them the topic"
+    assert instructions.score(rec, "")[0] == 0.0
+    forbidden = {**_instr({"type": "forbid_word", "word": "sun"}), "topic": "the sun"}
+    assert instructions.score(forbidden, "A bright star.")[0] == 6.0, "the topic's word is forbidden: not required"
+    assert instructions.score(forbidden, "Bright")[0] == 0.5
+    assert instructions.score(_instr({"type": "end_with", "word": "blue"}), "blue")[0] == 6.0, (
+        "no topic: constraints only"
+    )
+    with pytest.raises(DnoError, match="`topic` must be a non-empty string"):
+        instructions.check({**rec, "prompt": "p", "topic": 3}, "p.jsonl:4")
+
+
+def test_generated_instruction_prompts_name_their_topic():
+    import random
+
+    for gen in (instructions.generate, instructions.generate_ood):
+        rec = gen(random.Random(0))
+        assert rec["topic"].split()[-1] in rec["prompt"]
+
+
 def test_oracle_judge_scores_all_candidates_and_rejects_free_form():
     s = OracleJudge().score(ARITH, ["42", "41", "no idea"])
     assert s.scores == [6.0, 1.0, 0.0] and len(s.info["checks"]) == 3
