@@ -170,7 +170,7 @@ def _record_from_row(row: object, where: str, cfg) -> dict:
                 f"{where}: no `{column}` prompt (data.prompt_column; the row has {', '.join(map(str, row))})"
             )
         msgs = prompt_messages(row[column], where, column)
-        keep = {"id", "task", *(f for _, t in TASKS.items() for f in t.fields)}
+        keep = {"id", "task", *(f for _, t in TASKS.items() for f in (*t.fields, *t.optional_fields))}
         rec = {k: v for k, v in row.items() if k in keep and k != column}
     else:
         msgs = _default_messages(row, where)

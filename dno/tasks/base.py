@@ -23,6 +23,8 @@ class Task:
     name: str = ""
     fields: tuple[str, ...] = ()
     """The record fields the oracle reads; a user's row with these fields is taken as this task."""
+    optional_fields: tuple[str, ...] = ()
+    """Fields the oracle reads when a row has them (kept from a user's named columns too)."""
 
     def generate(self, rng: random.Random) -> dict:
         """A fresh prompt record: {"prompt": str, **fields}."""

@@ -178,6 +178,7 @@ def check_constraints(constraints: object, where: str) -> None:
 class Instructions(Task):
     name = NAME
     fields = ("constraints",)
+    optional_fields = ("topic",)
 
     def generate(self, rng: random.Random) -> dict:
         return self._draw(rng, TOPICS, REQUESTS, lambda c: _phrase(c, rng))

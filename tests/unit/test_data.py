@@ -46,6 +46,19 @@ def test_an_ultrafeedback_parquet_gives_prompts_ids_and_gold_answers(tmp_path):
     }  # the dataset's other columns (rejected, messages, scores) stay out of the run directory
 
 
+def test_named_columns_keep_the_oracle_fields_and_the_optional_topic(tmp_path):
+    path = tmp_path / "ifeval.parquet"
+    row = {"q": "Write about tea.", "constraints": [{"type": "max_words", "n": 8}], "topic": "tea", "extra": 1}
+    datasets.Dataset.from_list([row, {**row, "q": "Write about ink.", "topic": "ink"}]).to_parquet(str(path))
+    recs = load_user_prompts(DataConfig(source=str(path), prompt_column="q"))
+    assert recs[1] == {
+        "task": "instructions",
+        "constraints": [{"type": "max_words", "n": 8}],
+        "topic": "ink",
+        "messages": [{"role": "user", "content": "Write about ink."}],
+    }
+
+
 def test_a_messages_json_file_takes_the_prompt_before_the_answer_and_the_answer_as_gold(tmp_path):
     path = tmp_path / "chats.json"  # one JSON list, not JSON lines
     chats = [
