@@ -33,10 +33,6 @@ def from_run(root: Path, save: bool) -> None:
     import yaml
     from record import Record
 
-    rec = Record("end_to_end")
-    # the figures are the run's: its time, not this script's; the load now says nothing about it
-    rec.command = f"benchmarks/end_to_end.py --from {root.name}"
-    rec.machine["load_1min_at_start"], rec.cpu_at_start = None, None
     cfg = yaml.safe_load((root / "config.yaml").read_text()) if (root / "config.yaml").is_file() else {}
     timings = {
         t: json.loads((root / f"iter_{t}" / "timings.json").read_text())
@@ -45,6 +41,12 @@ def from_run(root: Path, save: bool) -> None:
     }
     if not timings:
         raise SystemExit(f"{root}: no iter_*/timings.json")
+    last = max(timings)
+    rec = Record(  # the figures are the run's, measured when it wrote its last timings
+        "end_to_end",
+        command=f"benchmarks/end_to_end.py --from {root.name}",
+        measured=dt.datetime.fromtimestamp((root / f"iter_{last}" / "timings.json").stat().st_mtime, dt.timezone.utc),
+    )
     stages = sorted(
         {k for tm in timings.values() for k in tm}, key=lambda k: -sum(tm.get(k, 0) for tm in timings.values())
     )
@@ -61,8 +63,7 @@ def from_run(root: Path, save: bool) -> None:
         f"{cfg.get('data', {}).get('prompts_per_iteration')} prompts per iteration, "
         f"{cfg.get('data', {}).get('test_prompts')} test prompts, train epochs {cfg.get('train', {}).get('epochs')}",
     )
-    t, tm = max(timings.items())
-    rec.started = dt.datetime.fromtimestamp((root / f"iter_{t}" / "timings.json").stat().st_mtime, dt.timezone.utc)
+    t, tm = last, timings[last]
     total = sum(tm.values())
     rec.headline_row(
         "seconds per stage, one iteration",

@@ -65,12 +65,18 @@ def commit() -> str | None:
 class Record:
     """Collects a benchmark's tables and headline figures; `finish` prints them and, if asked, saves them."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, command: str = "", measured: dt.datetime | None = None) -> None:
+        """`measured`: figures read from an earlier run's artifacts at that time, not measured now; the load
+        and CPU use of this machine now then say nothing about them and are not recorded."""
         self.name = name
-        self.started = dt.datetime.now(dt.timezone.utc)
+        self.started = measured or dt.datetime.now(dt.timezone.utc)
         self.machine = machine()  # the load is read now, before the benchmark adds its own
-        self.cpu_at_start = _cpu_seconds()
-        self.command = "benchmarks/" + Path(sys.argv[0]).name + "".join(f" {a}" for a in sys.argv[1:] if a != "--save")
+        self.cpu_at_start = None if measured else _cpu_seconds()
+        if measured:
+            self.machine["load_1min_at_start"] = None
+        self.command = command or "benchmarks/" + Path(sys.argv[0]).name + "".join(
+            f" {a}" for a in sys.argv[1:] if a != "--save"
+        )
         self.tables: dict[str, dict] = {}
         self.headline: list[dict] = []
 
@@ -84,10 +90,10 @@ class Record:
     def finish(self, save: bool, raw=None) -> Path | None:
         for key, t in self.tables.items():
             print(f"\n{key}{': ' + t['note'] if t['note'] else ''}\n" + table(t["head"], t["rows"]), end="")
-        (w0, busy0, own0), (w1, busy1, own1) = self.cpu_at_start or (0, 0, 0), _cpu_seconds()
         # what shared the machine while this ran: a figure measured beside other work is suspect
-        if self.cpu_at_start and busy0 is not None and w1 > w0:
-            self.machine["other_cores_busy"] = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / (w1 - w0), 2)
+        if self.cpu_at_start and self.cpu_at_start[1] is not None:
+            (w0, busy0, own0), (w1, busy1, own1) = self.cpu_at_start, _cpu_seconds()
+            self.machine["other_cores_busy"] = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / max(w1 - w0, 1e-9), 2)
             print(f"\nother processes kept {self.machine['other_cores_busy']:.2f} cores busy on average while this ran")
         if not save:
             return None

@@ -90,7 +90,10 @@ def _forms(noun: str) -> set[str]:
     """A topic's head noun in the singular and the plural (regular forms), lowercase."""
     n = noun.lower()
     singular = n[:-3] + "y" if n.endswith("ies") else n[:-1] if n.endswith("s") else n
-    return {n, singular, singular + "s", singular + "es", singular[:-1] + "ies" if singular.endswith("y") else n}
+    forms = {n, singular, singular + "s", singular + "es"}
+    if singular.endswith("y"):
+        forms.add(singular[:-1] + "ies")
+    return forms
 
 
 def answers_request(response: str, record: dict) -> bool:
