@@ -50,9 +50,12 @@ def train(run: RunDir, t: int) -> None:
         )
         for p in pairs
     ]
-    ref_model = None
-    if cfg.reference == "initial" and t > 1 and items:
-        ref_model = models.load_policy(run.policy(0), "float32", device="cpu")[0]
+    load_reference = None
+    if cfg.reference == "initial" and t > 1:
+
+        def load_reference():  # π_0, loaded by the training loop for its reference pass only
+            return models.load_policy(run.policy(0), "float32", device="cpu")[0]
+
     lr = cfg.lr * cfg.lr_decay ** (t - 1)
     main = is_main_process()
     steps = math.ceil(len(items) / cfg.batch_size) * cfg.epochs
@@ -66,7 +69,7 @@ def train(run: RunDir, t: int) -> None:
             pad_id=tok.pad_token_id,
             lr=lr,
             seed=cfg.seed + t,
-            ref_model=ref_model,
+            load_reference=load_reference,
             progress=progress,
             on_step=on_step,
         )

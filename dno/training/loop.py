@@ -10,6 +10,8 @@
 - One `random.Random(seed)` shuffle per epoch, AdamW, gradient clipping.
 - The reference log-probabilities are computed once, before the first update, with the very model about
   to be trained (DNO's π_t) or with a given fixed reference (π_0), each process its share, then summed.
+  A fixed π_0 is loaded only for that pass, in the precision the prepared model computes in, and freed
+  before the policy is prepared: its full copy per process never sits beside training's memory.
 - Precision: float32 master weights always (AdamW on bf16 weights rounds most updates away); bf16 or
   fp16 compute by autocast (`train.mixed_precision`, or `mixed_precision` in the accelerate config).
 - `lora_r > 0`: peft LoRA adapters on every linear layer, merged into the weights before saving.
@@ -17,11 +19,12 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import random
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +98,26 @@ def reference_logps(acc, model, items, pad_id: int, batch_size: int, accum: int)
                 if part:
                     ref_c[part], ref_r[part] = c.float(), r.float()
     return acc.reduce(ref_c, "sum").cpu(), acc.reduce(ref_r, "sum").cpu()
+
+
+def engine_weight_dtype(acc) -> torch.dtype:
+    """The dtype the prepared model's weights compute in. DeepSpeed casts the engine's weights to its bf16/fp16
+    (accelerate's autocast does nothing there); elsewhere the weights stay float32 and autocast lowers compute."""
+    if "DEEPSPEED" in distributed_type(acc):
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(acc.mixed_precision, torch.float32)
+    return torch.float32
+
+
+def fixed_reference_logps(acc, load_reference: Callable, items, pad_id: int, batch_size: int, accum: int):
+    """A fixed reference's (π_0's) log-probabilities: loaded for this one pass, computed in the precision the
+    policy will be trained in (so step 0's log-ratios start at 0 as DNO's π_t reference does), then freed."""
+    ref = load_reference().to(acc.device, dtype=engine_weight_dtype(acc))
+    logps = reference_logps(acc, ref, items, pad_id, batch_size, accum)
+    del ref
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return logps
 
 
 def _batch(items, idx, pc, pr, rc, rr) -> PairBatch:
@@ -249,13 +272,14 @@ def train(
     pad_id: int,
     lr: float,
     seed: int,
-    ref_model=None,
+    load_reference: Callable | None = None,
     progress=None,
     on_step=None,
 ) -> Trained:
     """Train `model` (a plain transformers model) on `items` with the settings of `cfg` (a TrainConfig).
 
-    The reference is π_t, the model itself before its first update, unless `ref_model` (a fixed π_0) is given.
+    The reference is π_t, the model itself before its first update, unless `load_reference` is given: it
+    returns a fixed π_0 (a plain float32 transformers model), loaded and freed by `fixed_reference_logps`.
     Works in one plain process and under `accelerate launch` alike; every process must call it.
     """
     from accelerate import Accelerator
@@ -282,9 +306,8 @@ def train(
             "ddp.yaml), not with ZeRO-3 or FSDP: LoRA leaves little for them to shard"
         )
     ref_logps = None
-    if ref_model is not None and items:  # a fixed π_0, computed unwrapped on each process
-        ref_model.to(acc.device)
-        ref_logps = reference_logps(acc, ref_model, items, pad_id, cfg.batch_size, accum)
+    if load_reference is not None and items:  # a fixed π_0, unwrapped on each process, before prepare
+        ref_logps = fixed_reference_logps(acc, load_reference, items, pad_id, cfg.batch_size, accum)
     if cfg.gradient_checkpointing:
         model.config.use_cache = False
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name

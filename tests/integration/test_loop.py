@@ -112,3 +112,14 @@ def test_baseline_losses_train(tmp_path, tiny_model_dir, loss):
     before, after = weights(tiny_model_dir), weights(tmp_path / "iter_1" / "policy")
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert not (tmp_path / "best.json").exists()  # no validation prompts, no choice
+
+
+def test_iterative_dpo_trains_iteration_2_against_pi_0(tmp_path):
+    """`train.reference: initial` (iterative DPO): at iteration 2 the reference is π_0, not π_1, so the first
+    step already sees π_1's distance from π_0; DNO's own reference (π_1, the model being trained) starts at 0."""
+    assert run(tmp_path / "dno", "data.val_prompts=0") == 0
+    assert run(tmp_path / "idpo", "data.val_prompts=0", "train.reference=initial") == 0
+    first_step = {k: io.read_jsonl(tmp_path / k / "iter_2" / "train_log.jsonl")[0] for k in ("dno", "idpo")}
+    assert first_step["dno"]["reward_margin"] == pytest.approx(0, abs=1e-4)
+    assert abs(first_step["idpo"]["reward_margin"]) > 1e-2
+    assert io.read_json(tmp_path / "idpo" / "iter_2" / "train_summary.json")["reference"] == "initial"

@@ -5,6 +5,7 @@ processes is tests/integration/test_ddp_training.py."""
 from __future__ import annotations
 
 import copy
+import weakref
 
 import pytest
 import torch
@@ -93,16 +94,56 @@ def test_gradient_accumulation_gives_the_same_weights(tiny, one_step_per_batch):
     assert not bad, bad
 
 
-def test_a_fixed_reference_equal_to_the_start_gives_the_same_weights(tiny, one_step_per_batch):
+def test_a_fixed_reference_equal_to_the_start_gives_the_same_weights_and_is_freed_before_training(
+    tiny, one_step_per_batch
+):
     """The reference is the model before its first update unless a fixed one is given: giving that same model
-    as `ref_model` (iterative DPO's π_0 at iteration 1) must change nothing."""
+    (iterative DPO's π_0 at iteration 1) must change nothing. The fixed reference is needed for one pass
+    only; it must be gone before the first update, not held beside training's memory (ZeRO-3: a copy per GPU)."""
     model, tok, items = tiny
-    cfg = TrainConfig(**CFG)
+    loaded = []
+
+    def load_reference():
+        ref = copy.deepcopy(model)
+        loaded.append(weakref.ref(ref))
+        return ref
+
+    alive_at_step = []
     with_ref = train(
-        copy.deepcopy(model), items, cfg, pad_id=tok.pad_token_id, lr=1e-3, seed=3, ref_model=copy.deepcopy(model)
+        copy.deepcopy(model),
+        items,
+        TrainConfig(**CFG),
+        pad_id=tok.pad_token_id,
+        lr=1e-3,
+        seed=3,
+        load_reference=load_reference,
+        on_step=lambda m: alive_at_step.append(loaded[0]() is not None),
     )
     wa, wb = one_step_per_batch.model.state_dict(), with_ref.model.state_dict()
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    assert len(loaded) == 1 and alive_at_step and not any(alive_at_step), "π_0 still in memory while training"
+
+
+def test_a_fixed_reference_computes_in_the_precision_the_engine_trains_in(tiny, monkeypatch):
+    """DeepSpeed casts its engine's weights to bf16 and accelerate's autocast does nothing there: π_0's
+    reference pass must run in bf16 too, or step 0's log-ratios are precision noise instead of 0."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from dno.training import loop
+
+    model, tok, items = tiny
+    AcceleratorState._reset_state()
+    acc = Accelerator(mixed_precision="bf16")  # on CPU: float32 weights, bf16 autocast
+    assert loop.engine_weight_dtype(acc) == torch.float32
+    plain = loop.fixed_reference_logps(acc, lambda: copy.deepcopy(model), items, tok.pad_token_id, 4, 1)
+    monkeypatch.setattr(loop, "distributed_type", lambda acc: "DEEPSPEED")
+    assert loop.engine_weight_dtype(acc) == torch.bfloat16
+    engine = loop.fixed_reference_logps(acc, lambda: copy.deepcopy(model), items, tok.pad_token_id, 4, 1)
+    bf16 = loop.reference_logps(acc, copy.deepcopy(model).to(torch.bfloat16), items, tok.pad_token_id, 4, 1)
+    assert torch.equal(engine[0], bf16[0]) and torch.equal(engine[1], bf16[1])
+    assert not torch.equal(engine[0], plain[0]), "bf16 weights and fp32 weights under autocast should differ"
+    AcceleratorState._reset_state()
 
 
 def test_uneven_accumulation_gives_the_same_weights(tiny, one_step_per_batch):
