@@ -129,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--split", default="test", choices=("test", "val", "ood"), help="held-out prompts to use")
     ev.add_argument(
+        "--prompts",
+        metavar="FILE",
+        help=(
+            "instead of a split: held-out prompts from a file (JSONL, JSON, CSV, Parquet; read like data.source "
+            "with the run's column settings), e.g. a larger test set or your own benchmark"
+        ),
+    )
+    ev.add_argument(
         "--report", action="store_true", help="also write report.md and plots into the evaluation directory"
     )
     ev.add_argument(
@@ -209,6 +217,7 @@ def cmd_eval(args) -> int:
             judge_type=args.judge,
             judge_overrides=args.overrides,
             split=args.split,
+            prompts_file=args.prompts,
         )
     print((out / "summary.md").read_text(), end="")
     print(f"(results in {out})")

@@ -2,6 +2,7 @@
 """The tables in README.md and docs/ come from run artifacts, never from hand-copied numbers.
 
     python scripts/doc_tables.py collect RUN NAME   # RUN's per-iteration results -> docs/results/NAME.json
+    python scripts/doc_tables.py collect-eval RUN/evals/DIR NAME   # a `dno eval` result -> docs/results/NAME.json
     python scripts/doc_tables.py render             # rewrite every marked table from docs/results/
     python scripts/doc_tables.py render --check     # exit 1 if a document is out of date (a test runs this)
 
@@ -9,6 +10,7 @@ A document marks a generated table with an HTML comment naming its source, and t
 
     <!-- table: run default -->      per-iteration table of docs/results/default.json
     <!-- table: methods default dno_soft ... -->   one row per run (final iteration)
+    <!-- table: heldout NAME ... -->               one row per `dno eval` result (collect-eval), paired Δ
     <!-- table: agree agree_a agree_b ... -->      one row per judge: `dno agree --out docs/results/agree_a.json`
     <!-- table: judges -:default agree_a:run_a ... -->  agreement, a run trained with each judge, PGR
     <!-- table: bench training ratios -->           a table of `benchmarks/training.py --save`
@@ -112,6 +114,60 @@ def collect(run: Path, name: str) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def collect_eval(evaldir: Path, name: str) -> Path:
+    """The last iteration of a `dno eval` result (e.g. `--prompts` of a larger test set): metrics and the
+    per-prompt outcomes, for head-to-head differences between runs on the same prompts."""
+    info = _read_json(evaldir / "eval.json")
+    done = sorted(int(d.name[5:]) for d in evaldir.glob("iter_*") if (d / "metrics.json").is_file())
+    if not done:
+        raise SystemExit(f"{evaldir}: no evaluated iteration")
+    t = done[-1]
+    m = _read_json(evaldir / f"iter_{t}" / "metrics.json")
+    out = {
+        "run": evaldir.parents[1].name,
+        "iteration": t,
+        "baseline": info["baseline_description"],
+        "judge": info["judge"],
+        "split": info["split"],  # a --prompts file's name and digest: outcomes pair only on the same prompts
+        "metrics": {k: m.get(k) for k in METRICS},
+        "outcomes": {r["id"]: r["outcome"] for r in _read_jsonl(evaldir / f"iter_{t}" / "judgments.jsonl")},
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def heldout_table(names: list[str]) -> str:
+    """One row per collected `dno eval` result; Δ compares each with the first named, prompt by prompt."""
+    from dno.analysis.stats import paired_difference
+
+    results = [_read_json(RESULTS / f"{name}.json") for name in names]
+    ref = results[0]
+    head = ["run", "policy", "prompts", "win rate vs π_0", "95% CI", "wins / ties / losses", "mean score"]
+    head.append(f"Δ win rate vs `{ref['run']}` (paired 95% CI)")
+    rows = []
+    for res in results:
+        m = res["metrics"]
+        if res is ref or res["split"] != ref["split"]:
+            delta = DASH
+        else:
+            d = paired_difference(res["outcomes"], ref["outcomes"])
+            delta = f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
+        rows.append(
+            [
+                f"`{res['run']}`",
+                f"π_{res['iteration']}",
+                str(m["n"]),
+                pct(m["win_rate"]),
+                interval(m),
+                f"{m['wins']} / {m['ties']} / {m['losses']}",
+                num(m["mean_score"], ".2f"),
+                delta,
+            ]
+        )
+    return table(head, rows)
 
 
 def _pairs(row: dict) -> str:
@@ -306,6 +362,7 @@ def bench_summary(names: list[str]) -> str:
 KINDS = {
     "run": run_table,
     "methods": methods_table,
+    "heldout": heldout_table,
     "agree": agree_table,
     "judges": judges_table,
     "bench": bench_table,
@@ -338,11 +395,17 @@ def main() -> int:
     c = sub.add_parser("collect")
     c.add_argument("run", type=Path)
     c.add_argument("name")
+    e = sub.add_parser("collect-eval")
+    e.add_argument("evaldir", type=Path)
+    e.add_argument("name")
     r = sub.add_parser("render")
     r.add_argument("--check", action="store_true")
     args = ap.parse_args()
     if args.cmd == "collect":
         print(collect(args.run, args.name))
+        return 0
+    if args.cmd == "collect-eval":
+        print(collect_eval(args.evaldir, args.name))
         return 0
     return render(args.check)
 

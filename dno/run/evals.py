@@ -14,6 +14,10 @@ Results never touch the stage outputs of `dno run`; they live under
       iter_<t>/metrics.json     written last: its presence marks the iteration done (resume = skip it)
       summary.md                the table printed at the end
     RUN/evals/responses_<split>/iter_<t>.jsonl   greedy answers generated for prompts the run never decoded
+
+Held-out prompts: the run's test (default), val or ood split, or any file of prompts (`--prompts FILE`: a
+larger or differently phrased test set, a user's own benchmark), read like `data.source` with the run's
+column settings; its results go to `<baseline>__<judge>__<file name>-<digest of its bytes>/`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dno import formats, io
 from dno.analysis.compare import judge_against_baseline
 from dno.analysis.tables import interval, num, pct, table
 from dno.config import JudgeConfig, load_config
+from dno.data import load_user_prompts
 from dno.errors import DnoError
 from dno.judges import build_judge
 from dno.run.rundir import RunDir
@@ -81,6 +86,23 @@ def split_prompts(run: RunDir, split: str) -> list[dict]:
     return io.read_jsonl(path)
 
 
+def file_prompts(run: RunDir, path: str | Path) -> tuple[str, list[dict]]:
+    """`--prompts FILE`: its prompt records (read like data.source, with the run's column settings; rows without
+    an id are numbered `prompts-NNNNN`) and the split name that keys its cached answers and results."""
+    path = Path(path)
+    if not path.is_file():
+        raise DnoError(f"{path}: --prompts file not found")
+    records = load_user_prompts(dataclasses.replace(run.cfg.data, source=str(path), split="", subset=""))
+    given = {r["id"] for r in records if "id" in r}
+    for i, r in enumerate(records):
+        if "id" not in r:
+            r["id"] = f"prompts-{i:05d}"
+            if r["id"] in given:
+                raise DnoError(f"{path}: prompt id {r['id']!r} is one dno gives unnamed prompts; rename it")
+    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:8]
+    return f"{path.stem}-{digest}", records
+
+
 def own_responses_path(run: RunDir, t: int, split: str) -> Path:
     """Where the run's own stages keep π_t's greedy answers on `split`: the baseline stage for t = 0, else
     iteration t's eval (test), val or ood stage."""
@@ -91,8 +113,8 @@ def own_responses_path(run: RunDir, t: int, split: str) -> Path:
 
 def policy_responses(run: RunDir, t: int, prompts: list[dict], split: str) -> list[dict]:
     """π_t's greedy answers on `prompts`: the run's own when it has them, else generated once and cached."""
-    own = own_responses_path(run, t, split)
-    if own.is_file():
+    own = own_responses_path(run, t, split) if split in BASELINE_FILES else None  # not for --prompts files
+    if own is not None and own.is_file():
         return io.read_jsonl(own)
     cached = run.root / "evals" / f"responses_{split}" / f"iter_{t}.jsonl"
     if not cached.is_file():
@@ -244,14 +266,19 @@ def run_eval(
     judge_type: str | None = None,
     judge_overrides: list[str] = (),
     split: str = "test",
+    prompts_file: str | Path | None = None,
 ) -> tuple[Path, dict[int, dict]]:
-    """Evaluate the chosen iterations; returns the evaluation directory and {iteration: metrics}."""
+    """Evaluate the chosen iterations on `split`'s prompts, or on `prompts_file`'s; returns the evaluation
+    directory and {iteration: metrics}."""
     run = open_run(root)
     if split not in ("test", "val", "ood"):
         raise DnoError(f"--split: expected test, val or ood, got {split!r}")
+    if prompts_file is not None:
+        split, prompts = file_prompts(run, prompts_file)
+    else:
+        prompts = split_prompts(run, split)
     jcfg = judge_config(run, judge_type, list(judge_overrides))
     judge = build_judge(jcfg, cache_dir=run.root / "judge_cache", field_prefix="judge")  # shared with `dno run`
-    prompts = split_prompts(run, split)
     suffix = f"__{judge_key(jcfg)}" + ("" if split == "test" else f"__{split}")
     base = resolve_baseline(run, baseline, prompts, split, lambda key: run.root / "evals" / f"{key}{suffix}")
     out = run.root / "evals" / f"{base.key}{suffix}"

@@ -137,3 +137,31 @@ def test_a_finished_run_leaves_its_report_and_dno_eval_decodes_new_prompts(tmp_p
     m = io.read_json(run / "evals" / "run-other-iter1__oracle" / "iter_1" / "metrics.json")
     assert m["ties"] == m["n"]  # the same policy, greedy, on the same prompts: identical answers
     assert not (other / "evals").exists()
+    # a file of held-out prompts (a larger test set, a user's benchmark): decoded once, judged, cached by content
+    rows = [{k: v for k, v in p.items() if k != "split"} for p in io.read_jsonl(run / "test_prompts.jsonl")[:3]]
+    del rows[2]["id"]  # unnamed rows are numbered
+    held_out = tmp_path / "more_prompts.jsonl"
+    io.write_jsonl(held_out, rows)
+    assert main(["eval", str(run), "--prompts", str(held_out)]) == 0
+    (out,) = [p for p in (run / "evals").iterdir() if p.name.startswith("iter0__oracle__more_prompts-")]
+    m = io.read_json(out / "iter_1" / "metrics.json")
+    assert m["n"] == 3 and m["split"] == out.name.split("__")[-1]
+    answers = run / "evals" / f"responses_{m['split']}"
+    assert [r["id"] for r in io.read_jsonl(answers / "iter_1.jsonl")] == [rows[0]["id"], rows[1]["id"], "prompts-00002"]
+    assert (answers / "iter_0.jsonl").is_file()
+    own = {r["id"]: r["response"] for r in io.read_jsonl(run / "iter_1" / "eval" / "responses.jsonl")}
+    assert io.read_jsonl(answers / "iter_1.jsonl")[0]["response"] == own[rows[0]["id"]]  # same greedy decoding
+
+
+def test_dno_eval_prompts_file_errors(tmp_path, capsys):
+    run = make_arith_run(tmp_path / "run", {0: 4, 1: 10})
+    assert main(["eval", str(run), "--prompts", str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl: --prompts file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"task": "arithmetic", "answer": 3, "messages": [{"role": "user", "content": "1+2?"}]}\n{"answer"\n'
+    )
+    assert main(["eval", str(run), "--prompts", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl" in err and ":2" in err and len(err.strip().splitlines()) == 1
+    assert not (run / "evals").exists() or not any((run / "evals").iterdir())

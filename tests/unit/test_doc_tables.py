@@ -60,3 +60,35 @@ def test_a_saved_benchmark_renders_its_tables_and_headline(tmp_path, monkeypatch
     assert summary.splitlines()[-1].startswith(
         "| dno vs TRL | `benchmarks/toy.py --repeats 2` | **3.40x** | ≥ 1.3x | yes |"
     )
+
+
+def _eval_dir(root: Path, run: str, outcomes: list[float], split: str = "fresh-1a2b3c4d") -> Path:
+    """A `dno eval` result directory as run_eval writes it, iteration 3 evaluated."""
+    d = root / run / "evals" / f"iter0__oracle__{split}"
+    (d / "iter_3").mkdir(parents=True)
+    info = {"baseline": "iter0", "baseline_description": "the iteration-0 policy", "judge": "oracle", "split": split}
+    (d / "eval.json").write_text(json.dumps(info))
+    n, wins = len(outcomes), sum(o == 1 for o in outcomes)
+    metrics = {"n": n, "win_rate": sum(outcomes) / n, "ci_low": 0.1, "ci_high": 0.9, "mean_score": 3.0}
+    metrics |= {"wins": wins, "ties": sum(o == 0.5 for o in outcomes), "losses": sum(o == 0 for o in outcomes)}
+    (d / "iter_3" / "metrics.json").write_text(json.dumps(metrics))
+    rows = [{"id": f"fresh-{i:05d}", "outcome": o} for i, o in enumerate(outcomes)]
+    (d / "iter_3" / "judgments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return d
+
+
+def test_held_out_evaluations_compare_runs_prompt_by_prompt(tmp_path, monkeypatch):
+    """`collect-eval` keeps a `dno eval` result's per-prompt outcomes; the heldout table's Δ pairs them."""
+    tables = _script()
+    monkeypatch.setattr(tables, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    tables.collect_eval(_eval_dir(tmp_path, "a", [1.0] * 6 + [0.5] * 2), "heldout_a")
+    tables.collect_eval(_eval_dir(tmp_path, "b", [1.0] * 2 + [0.5] * 6), "heldout_b")
+    tables.collect_eval(_eval_dir(tmp_path, "c", [0.0] * 8, split="other-00000000"), "heldout_c")
+    saved = json.loads((tmp_path / "results" / "heldout_b.json").read_text())
+    assert saved["run"] == "b" and saved["iteration"] == 3 and len(saved["outcomes"]) == 8
+    rows = tables.heldout_table(["heldout_a", "heldout_b", "heldout_c"]).splitlines()
+    assert rows[0].endswith("| Δ win rate vs `a` (paired 95% CI) |")
+    assert rows[2].startswith("| `a` | π_3 | 8 | 87.5 |") and rows[2].endswith("| – |")
+    assert rows[3].startswith("| `b` | π_3 | 8 | 62.5 |") and "| -25.0 (" in rows[3]  # (0.625 - 0.875)
+    assert rows[4].endswith("| – |"), "results on other prompts are never paired"
