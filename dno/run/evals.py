@@ -92,7 +92,9 @@ def file_prompts(run: RunDir, path: str | Path) -> tuple[str, list[dict]]:
     path = Path(path)
     if not path.is_file():
         raise DnoError(f"{path}: --prompts file not found")
-    records = load_user_prompts(dataclasses.replace(run.cfg.data, source=str(path), split="", subset=""))
+    # the prompts only: a gold answer is for training, so a file without the gold column is fine here
+    data = dataclasses.replace(run.cfg.data, source=str(path), split="", subset="", gold_column="")
+    records = load_user_prompts(data)
     given = {r["id"] for r in records if "id" in r}
     for i, r in enumerate(records):
         if "id" not in r:
