@@ -101,9 +101,11 @@ def reference_logps(acc, model, items, pad_id: int, batch_size: int, accum: int)
 
 
 def engine_weight_dtype(acc) -> torch.dtype:
-    """The dtype the prepared model's weights compute in. DeepSpeed casts the engine's weights to its bf16/fp16
-    (accelerate's autocast does nothing there); elsewhere the weights stay float32 and autocast lowers compute."""
-    if "DEEPSPEED" in distributed_type(acc):
+    """The dtype the prepared model's weights compute in. DeepSpeed casts its engine's weights to bf16/fp16
+    (accelerate's autocast does nothing there) and FSDP's mixed precision gathers bf16/fp16 copies of them
+    (param_dtype); elsewhere the weights stay float32 and autocast lowers the compute."""
+    kind = distributed_type(acc)
+    if "DEEPSPEED" in kind or "FSDP" in kind:
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(acc.mixed_precision, torch.float32)
     return torch.float32
 

@@ -125,8 +125,9 @@ def test_a_fixed_reference_equal_to_the_start_gives_the_same_weights_and_is_free
 
 
 def test_a_fixed_reference_computes_in_the_precision_the_engine_trains_in(tiny, monkeypatch):
-    """DeepSpeed casts its engine's weights to bf16 and accelerate's autocast does nothing there: π_0's
-    reference pass must run in bf16 too, or step 0's log-ratios are precision noise instead of 0."""
+    """DeepSpeed casts its engine's weights to bf16 (accelerate's autocast does nothing there), FSDP computes
+    with bf16 copies of them: π_0's reference pass must run in bf16 too, or step 0's log-ratios are precision
+    noise instead of 0 (DNO's own reference, the prepared model, already is)."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
@@ -143,6 +144,8 @@ def test_a_fixed_reference_computes_in_the_precision_the_engine_trains_in(tiny, 
     bf16 = loop.reference_logps(acc, copy.deepcopy(model).to(torch.bfloat16), items, tok.pad_token_id, 4, 1)
     assert torch.equal(engine[0], bf16[0]) and torch.equal(engine[1], bf16[1])
     assert not torch.equal(engine[0], plain[0]), "bf16 weights and fp32 weights under autocast should differ"
+    monkeypatch.setattr(loop, "distributed_type", lambda acc: "FSDP")
+    assert loop.engine_weight_dtype(acc) == torch.bfloat16
     AcceleratorState._reset_state()
 
 
