@@ -2,7 +2,7 @@
 """The tables in README.md and docs/ come from run artifacts, never from hand-copied numbers.
 
     python scripts/doc_tables.py collect RUN NAME   # RUN's per-iteration results -> docs/results/NAME.json
-    python scripts/doc_tables.py collect-eval RUN/evals/DIR NAME   # a `dno eval` result -> docs/results/NAME.json
+    python scripts/doc_tables.py collect-eval RUN/evals/DIR NAME [--iteration T]   # a `dno eval` result -> docs/results/NAME.json
     python scripts/doc_tables.py render             # rewrite every marked table from docs/results/
     python scripts/doc_tables.py render --check     # exit 1 if a document is out of date (a test runs this)
 
@@ -116,14 +116,14 @@ def collect(run: Path, name: str) -> Path:
     return path
 
 
-def collect_eval(evaldir: Path, name: str) -> Path:
-    """The last iteration of a `dno eval` result (e.g. `--prompts` of a larger test set): metrics and the
-    per-prompt outcomes, for head-to-head differences between runs on the same prompts."""
+def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path:
+    """One iteration (default: the last evaluated) of a `dno eval` result (e.g. `--prompts` of a larger test
+    set): metrics and the per-prompt outcomes, for head-to-head differences between runs on the same prompts."""
     info = _read_json(evaldir / "eval.json")
     done = sorted(int(d.name[5:]) for d in evaldir.glob("iter_*") if (d / "metrics.json").is_file())
-    if not done:
-        raise SystemExit(f"{evaldir}: no evaluated iteration")
-    t = done[-1]
+    t = done[-1] if done and iteration is None else iteration
+    if t not in done:
+        raise SystemExit(f"{evaldir}: iteration {t} not evaluated (evaluated: {done})")
     m = _read_json(evaldir / f"iter_{t}" / "metrics.json")
     out = {
         "run": evaldir.parents[1].name,
@@ -398,6 +398,7 @@ def main() -> int:
     e = sub.add_parser("collect-eval")
     e.add_argument("evaldir", type=Path)
     e.add_argument("name")
+    e.add_argument("--iteration", type=int, help="which evaluated iteration (default: the last)")
     r = sub.add_parser("render")
     r.add_argument("--check", action="store_true")
     args = ap.parse_args()
@@ -405,7 +406,7 @@ def main() -> int:
         print(collect(args.run, args.name))
         return 0
     if args.cmd == "collect-eval":
-        print(collect_eval(args.evaldir, args.name))
+        print(collect_eval(args.evaldir, args.name, args.iteration))
         return 0
     return render(args.check)
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -92,3 +94,5 @@ def test_held_out_evaluations_compare_runs_prompt_by_prompt(tmp_path, monkeypatc
     assert rows[2].startswith("| `a` | π_3 | 8 | 87.5 |") and rows[2].endswith("| – |")
     assert rows[3].startswith("| `b` | π_3 | 8 | 62.5 |") and "| -25.0 (" in rows[3]  # (0.625 - 0.875)
     assert rows[4].endswith("| – |"), "results on other prompts are never paired"
+    with pytest.raises(SystemExit, match="iteration 2 not evaluated"):
+        tables.collect_eval(tmp_path / "a" / "evals" / "iter0__oracle__fresh-1a2b3c4d", "x", iteration=2)
