@@ -33,7 +33,7 @@ import torch
 from dno import faults, io
 from dno.errors import DnoError
 from dno.training.logprobs import Encoded, pair_logps
-from dno.training.losses import PairBatch, implicit_rewards, loss_fn
+from dno.training.losses import PairBatch, implicit_rewards, loss_fn, sft_loss
 
 
 @dataclass
@@ -149,6 +149,7 @@ def fit(
     max_grad_norm: float,
     seed: int,
     loss: str = "dpo",
+    nll_weight: float = 0.0,
     ref_logps: tuple[torch.Tensor, torch.Tensor] | None = None,
     progress=None,
     on_step=None,
@@ -175,7 +176,10 @@ def fit(
                     pc, pr = _logps(model, items, use, pad_id, acc.device)
                 pc, pr = pc.float(), pr.float()
                 rc, rr = ref_c[use].to(pc.device), ref_r[use].to(pc.device)
-                per_pair = compute_loss(_batch(items, use, pc, pr, rc, rr), beta)
+                batch = _batch(items, use, pc, pr, rc, rr)
+                per_pair = compute_loss(batch, beta)
+                if nll_weight:  # RPO: keep the chosen answers likely
+                    per_pair = per_pair + nll_weight * sft_loss(pc, batch.chosen_tokens)
                 # the mean over this part, times its share of the step's m pairs, times what DDP's mean over
                 # processes and accumulation divides by: the gradient is the mean over the step's pairs
                 acc.backward(per_pair.mean() * (weight * world * accum * len(use) / m))
@@ -341,6 +345,7 @@ def train(
         max_grad_norm=cfg.max_grad_norm,
         seed=seed,
         loss=cfg.loss,
+        nll_weight=cfg.nll_weight,
         ref_logps=ref_logps,
         progress=progress,
         on_step=on_step,

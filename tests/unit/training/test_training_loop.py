@@ -13,7 +13,7 @@ import torch
 from dno import models
 from dno.config import TrainConfig
 from dno.errors import DnoError
-from dno.training.logprobs import encode
+from dno.training.logprobs import encode, pair_logps
 from dno.training.loop import PairBatchItem, check_batch, epoch_batches, micro_batches, save_policy, train
 
 
@@ -185,3 +185,24 @@ def test_lora_trains_and_the_merged_checkpoint_loads_in_transformers(tiny, tmp_p
     assert not any("lora" in k for k in sd) and set(sd) == set(base)
     changed = [k for k in base if not torch.equal(base[k], sd[k])]
     assert changed and all("proj" in k for k in changed), "only the adapted linear layers change"
+
+
+def test_nll_weight_adds_the_chosen_answers_per_token_nll_and_keeps_them_likely(tiny, one_step_per_batch):
+    """RPO: loss = preference loss + α × the chosen response's per-token NLL. The first step's loss grows by
+    exactly α × that NLL (the model has not moved yet), and training keeps the chosen answers more likely."""
+    model, tok, items = tiny
+    rpo = _train(model, tok, items, nll_weight=2.0)
+
+    def chosen_logps(m, idx):
+        with torch.no_grad():
+            c, _ = pair_logps(
+                m, [items[i].chosen for i in idx], [items[i].rejected for i in idx], tok.pad_token_id, "cpu"
+            )
+        return c
+
+    _, step_1 = epoch_batches(len(items), CFG["batch_size"], CFG["epochs"], seed=3)[0]  # as `_train` shuffles
+    n_tokens = torch.tensor([len(items[i].chosen.ids) - items[i].chosen.prompt_len for i in step_1])
+    nll = (-chosen_logps(model, step_1) / n_tokens).mean().item()
+    assert rpo.history[0]["loss"] - one_step_per_batch.history[0]["loss"] == pytest.approx(2.0 * nll, rel=1e-4)
+    every = range(len(items))
+    assert chosen_logps(rpo.model, every).mean() > chosen_logps(one_step_per_batch.model, every).mean()
