@@ -248,8 +248,7 @@ class TrainConfig:
     beta: float = setting(0.1, above(0))
     """η in the paper, β in DPO: the strength of the pull towards the reference π_t."""
     nll_weight: float = setting(0.0, at_least(0))
-    """α: adds α × the chosen response's per-token negative log-likelihood to the preference loss (RPO,
-    iterative RPO), which alone can lower the chosen answer's likelihood along with the rejected one's."""
+    """α × the chosen answer's per-token NLL added to the preference loss (RPO): keeps chosen answers likely."""
     lr: float = setting(1e-5, above(0))
     lr_decay: float = setting(0.7, within(0, 1, open_lo=True))
     """Learning rate multiplier applied per iteration (the paper lowers the rate in later iterations)."""
@@ -289,9 +288,8 @@ class EvalConfig:
     bootstrap: int = setting(2000, at_least(100))
     """Bootstrap resamples for the 95% interval of the win rate."""
     best_on: Literal["val", "ood"] = "val"
-    """Which held-out win rate picks the best iteration (best.json): the validation prompts (`val`, phrased
-    like training) or the out-of-distribution prompts (`ood`; their win rate is then no longer an unbiased
-    test of the chosen iteration)."""
+    """Which held-out win rate picks the best iteration (best.json): the validation prompts (`val`, phrased like
+    training) or the out-of-distribution ones (`ood`; their win rate then no longer tests the chosen one)."""
 
 
 @dataclass
