@@ -11,6 +11,7 @@ A document marks a generated table with an HTML comment naming its source, and t
     <!-- table: run default -->      per-iteration table of docs/results/default.json
     <!-- table: methods default dno_soft ... -->   one row per run (final iteration)
     <!-- table: heldout NAME ... -->               one row per `dno eval` result (collect-eval), paired Δ
+    <!-- table: noise CLEAN,NOISY,... ... -->       per method: `dno eval` results of runs with a noisy judge, against the clean one
     <!-- table: agree agree_a agree_b ... -->      one row per judge: `dno agree --out docs/results/agree_a.json`
     <!-- table: judges -:default agree_a:run_a ... -->  agreement, a run trained with each judge, PGR
     <!-- table: bench training ratios -->           a table of `benchmarks/training.py --save`
@@ -69,11 +70,20 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def collect(run: Path, name: str) -> Path:
-    """The numbers the documents show, from a finished run directory."""
+def _run_config(run: Path) -> dict:
     import yaml
 
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    return yaml.safe_load((run / "config.yaml").read_text())
+
+
+def _flip(cfg: dict) -> float:
+    """The training judge's share of flipped verdicts (judge.noise.flip; 0 for a clean judge)."""
+    return float(((cfg.get("judge") or {}).get("noise") or {}).get("flip", 0.0))
+
+
+def collect(run: Path, name: str) -> Path:
+    """The numbers the documents show, from a finished run directory."""
+    cfg = _run_config(run)
     iterations = []
     for t in range(1, int(cfg["iterations"]) + 1):
         d = run / f"iter_{t}"
@@ -107,6 +117,7 @@ def collect(run: Path, name: str) -> Path:
         "run": run.name,
         "policy": cfg["policy"]["model"],
         "judge": cfg["judge"]["type"],
+        "judge_flip": _flip(cfg),
         "iterations": iterations,
         "best_iteration": best["iteration"] if best else None,
     }
@@ -125,8 +136,10 @@ def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path
     if t not in done:
         raise SystemExit(f"{evaldir}: iteration {t} not evaluated (evaluated: {done})")
     m = _read_json(evaldir / f"iter_{t}" / "metrics.json")
+    run = evaldir.parents[1]
     out = {
-        "run": evaldir.parents[1].name,
+        "run": run.name,
+        "judge_flip": _flip(_run_config(run)),  # the training judge's noise, for the noise-robustness table
         "iteration": t,
         "baseline": info["baseline_description"],
         "judge": info["judge"],
@@ -139,10 +152,16 @@ def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path
     return path
 
 
-def heldout_table(names: list[str]) -> str:
-    """One row per collected `dno eval` result; Δ compares each with the first named, prompt by prompt."""
+def _delta(a: dict, b: dict) -> str:
+    """`+4.7 (+1.2 to +8.3)`: the win rate of outcomes `a` minus that of `b`, prompt by prompt (paired bootstrap)."""
     from dno.analysis.stats import paired_difference
 
+    d = paired_difference(a, b)
+    return f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
+
+
+def heldout_table(names: list[str]) -> str:
+    """One row per collected `dno eval` result; Δ compares each with the first named, prompt by prompt."""
     results = [_read_json(RESULTS / f"{name}.json") for name in names]
     ref = results[0]
     head = ["run", "policy", "prompts", "win rate vs π_0", "95% CI", "wins / ties / losses", "mean score"]
@@ -153,8 +172,7 @@ def heldout_table(names: list[str]) -> str:
         if res is ref or res["split"] != ref["split"]:
             delta = DASH
         else:
-            d = paired_difference(res["outcomes"], ref["outcomes"])
-            delta = f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
+            delta = _delta(res["outcomes"], ref["outcomes"])
         rows.append(
             [
                 f"`{res['run']}`",
@@ -167,6 +185,32 @@ def heldout_table(names: list[str]) -> str:
                 delta,
             ]
         )
+    return table(head, rows)
+
+
+def noise_table(groups: list[str]) -> str:
+    """One group per method, `CLEAN,NOISY,...` (collect-eval names on the same prompts): each run trained with a
+    noisy judge against the same method trained with the clean one. PGR = (win rate − 50) / (clean run's − 50);
+    Δ pairs the two runs' outcomes prompt by prompt."""
+    head = ["method", "flipped verdicts", "run", "win rate vs π_0", "95% CI", "PGR", "Δ vs clean (paired 95% CI)"]
+    rows = []
+    for group in groups:
+        clean, *noisy = [_read_json(RESULTS / f"{name}.json") for name in group.split(",")]
+        for res in (clean, *noisy):
+            if res["split"] != clean["split"]:
+                raise SystemExit(f"noise table: `{res['run']}` was evaluated on other prompts than `{clean['run']}`")
+            m = res["metrics"]
+            rows.append(
+                [
+                    f"`{clean['run']}`" if res is clean else "",
+                    f"{100 * res.get('judge_flip', 0.0):.0f}%",
+                    f"`{res['run']}`",
+                    pct(m["win_rate"]),
+                    interval(m),
+                    num((m["win_rate"] - 0.5) / (clean["metrics"]["win_rate"] - 0.5), ".2f"),
+                    DASH if res is clean else _delta(res["outcomes"], clean["outcomes"]),
+                ]
+            )
     return table(head, rows)
 
 
@@ -223,14 +267,11 @@ def run_table(names: list[str]) -> str:
 
 def _head_to_head(res: dict, ref: dict, split: str) -> str:
     """`+4.7 (+1.2–+8.3)`: this run's final win rate minus the reference run's, with the paired 95% interval."""
-    from dno.analysis.stats import paired_difference
-
     a, b = (r.get("final_outcomes", {}).get(split) for r in (res, ref))
     same_prompts = res.get("prompts_sha", {}).get(split) == ref.get("prompts_sha", {}).get(split)
     if not a or not b or res["run"] == ref["run"] or not same_prompts:
         return DASH
-    d = paired_difference(a, b)
-    return f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
+    return _delta(a, b)
 
 
 def methods_table(names: list[str]) -> str:
@@ -363,6 +404,7 @@ KINDS = {
     "run": run_table,
     "methods": methods_table,
     "heldout": heldout_table,
+    "noise": noise_table,
     "agree": agree_table,
     "judges": judges_table,
     "bench": bench_table,

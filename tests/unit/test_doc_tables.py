@@ -64,10 +64,13 @@ def test_a_saved_benchmark_renders_its_tables_and_headline(tmp_path, monkeypatch
     )
 
 
-def _eval_dir(root: Path, run: str, outcomes: list[float], split: str = "fresh-1a2b3c4d") -> Path:
-    """A `dno eval` result directory as run_eval writes it, iteration 3 evaluated."""
+def _eval_dir(root: Path, run: str, outcomes: list[float], split: str = "fresh-1a2b3c4d", flip: float = 0.0) -> Path:
+    """A `dno eval` result directory as run_eval writes it, iteration 3 evaluated, in a run whose training judge
+    flipped `flip` of its verdicts."""
     d = root / run / "evals" / f"iter0__oracle__{split}"
     (d / "iter_3").mkdir(parents=True)
+    noise = f"\n  noise: {{flip: {flip}, seed: 0}}" if flip else ""
+    (root / run / "config.yaml").write_text(f"iterations: 3\njudge:\n  type: oracle{noise}\n")
     info = {"baseline": "iter0", "baseline_description": "the iteration-0 policy", "judge": "oracle", "split": split}
     (d / "eval.json").write_text(json.dumps(info))
     n, wins = len(outcomes), sum(o == 1 for o in outcomes)
@@ -96,3 +99,22 @@ def test_held_out_evaluations_compare_runs_prompt_by_prompt(tmp_path, monkeypatc
     assert rows[4].endswith("| – |"), "results on other prompts are never paired"
     with pytest.raises(SystemExit, match="iteration 2 not evaluated"):
         tables.collect_eval(tmp_path / "a" / "evals" / "iter0__oracle__fresh-1a2b3c4d", "x", iteration=2)
+
+
+def test_the_noise_table_sets_each_noisy_run_against_its_clean_method(tmp_path, monkeypatch):
+    """Per method: the flip rate from the run's config, PGR against the clean run, Δ paired prompt by prompt."""
+    tables = _script()
+    monkeypatch.setattr(tables, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    tables.collect_eval(_eval_dir(tmp_path, "dpo", [1.0] * 6 + [0.5] * 2), "h_dpo")
+    tables.collect_eval(_eval_dir(tmp_path, "dpo_flip30", [1.0] * 3 + [0.5] * 5, flip=0.3), "h_dpo30")
+    tables.collect_eval(_eval_dir(tmp_path, "soft", [1.0] * 4 + [0.5] * 4), "h_soft")
+    tables.collect_eval(_eval_dir(tmp_path, "soft_flip30", [1.0] * 4 + [0.5] * 4, flip=0.3), "h_soft30")
+    rows = tables.noise_table(["h_dpo,h_dpo30", "h_soft,h_soft30"]).splitlines()[2:]
+    assert rows[0].startswith("| `dpo` | 0% | `dpo` | 87.5 |") and rows[0].endswith("| 1.00 | – |")
+    # (0.6875 - 0.5) / (0.875 - 0.5) = 0.5; the Δ (0.6875 - 0.875) pairs the same prompts
+    assert rows[1].startswith("|  | 30% | `dpo_flip30` | 68.8 |") and "| 0.50 | -18.8 (" in rows[1]
+    assert rows[3].startswith("|  | 30% | `soft_flip30` | 75.0 |") and "| 1.00 | +0.0 (+0.0 to +0.0) |" in rows[3]
+    tables.collect_eval(_eval_dir(tmp_path, "other", [1.0] * 8, split="other-00000000", flip=0.1), "h_other")
+    with pytest.raises(SystemExit, match="evaluated on other prompts"):
+        tables.noise_table(["h_dpo,h_other"])
