@@ -247,8 +247,8 @@ class TrainConfig:
     """Each earlier iteration contributes this times the previous one's share (30%, 15%, 7.5%, ...)."""
     beta: float = setting(0.1, above(0))
     """η in the paper, β in DPO: the strength of the pull towards the reference π_t."""
-    nll_weight: float = setting(0.0, at_least(0))
-    """α × the chosen answer's per-token NLL added to the preference loss (RPO): keeps chosen answers likely."""
+    nll_weight: float = setting(1.0, at_least(0))
+    """α × the chosen answer's per-token NLL added to the preference loss (RPO): keeps chosen answers likely; 0 = none."""
     lr: float = setting(1e-5, above(0))
     lr_decay: float = setting(0.7, within(0, 1, open_lo=True))
     """Learning rate multiplier applied per iteration (the paper lowers the rate in later iterations)."""

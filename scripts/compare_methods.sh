@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DNO=${DNO:-.venv/bin/dno}
 out=runs/compare
-for method in default dno_soft dno_rpo iterative_dpo sft_best offline_dpo sppo; do
+for method in default dno_soft dno_prct iterative_dpo sft_best offline_dpo sppo; do
   "$DNO" run "configs/$method.yaml" "$@" --run-dir "$out/$method"
   .venv/bin/python scripts/doc_tables.py collect "$out/$method" "$method"  # docs/results/, for the docs' tables
 done
-"$DNO" report "$out"/default "$out"/dno_soft "$out"/dno_rpo "$out"/iterative_dpo "$out"/sft_best "$out"/offline_dpo "$out"/sppo --out "$out"
+"$DNO" report "$out"/default "$out"/dno_soft "$out"/dno_prct "$out"/iterative_dpo "$out"/sft_best "$out"/offline_dpo "$out"/sppo --out "$out"
 echo "side-by-side report: $out/report.md; tables: .venv/bin/python scripts/doc_tables.py render"

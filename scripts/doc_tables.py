@@ -160,14 +160,19 @@ def _delta(a: dict, b: dict) -> str:
     return f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
 
 
+def _label(name: str) -> str:
+    """A `dno eval` result's row label: its name in docs/results/ without the `heldout_` prefix."""
+    return name.removeprefix("heldout_")
+
+
 def heldout_table(names: list[str]) -> str:
     """One row per collected `dno eval` result; Δ compares each with the first named, prompt by prompt."""
-    results = [_read_json(RESULTS / f"{name}.json") for name in names]
-    ref = results[0]
+    results = {_label(name): _read_json(RESULTS / f"{name}.json") for name in names}
+    ref = results[_label(names[0])]
     head = ["run", "policy", "prompts", "win rate vs π_0", "95% CI", "wins / ties / losses", "mean score"]
-    head.append(f"Δ win rate vs `{ref['run']}` (paired 95% CI)")
+    head.append(f"Δ win rate vs `{_label(names[0])}` (paired 95% CI)")
     rows = []
-    for res in results:
+    for label, res in results.items():
         m = res["metrics"]
         if res is ref or res["split"] != ref["split"]:
             delta = DASH
@@ -175,7 +180,7 @@ def heldout_table(names: list[str]) -> str:
             delta = _delta(res["outcomes"], ref["outcomes"])
         rows.append(
             [
-                f"`{res['run']}`",
+                f"`{label}`",
                 f"π_{res['iteration']}",
                 str(m["n"]),
                 pct(m["win_rate"]),
@@ -195,16 +200,17 @@ def noise_table(groups: list[str]) -> str:
     head = ["method", "flipped verdicts", "run", "win rate vs π_0", "95% CI", "PGR", "Δ vs clean (paired 95% CI)"]
     rows = []
     for group in groups:
-        clean, *noisy = [_read_json(RESULTS / f"{name}.json") for name in group.split(",")]
-        for res in (clean, *noisy):
+        names = group.split(",")
+        clean, *noisy = [_read_json(RESULTS / f"{name}.json") for name in names]
+        for name, res in zip(names, (clean, *noisy)):
             if res["split"] != clean["split"]:
-                raise SystemExit(f"noise table: `{res['run']}` was evaluated on other prompts than `{clean['run']}`")
+                raise SystemExit(f"noise table: `{name}` was evaluated on other prompts than `{names[0]}`")
             m = res["metrics"]
             rows.append(
                 [
-                    f"`{clean['run']}`" if res is clean else "",
+                    f"`{_label(name)}`" if res is clean else "",
                     f"{100 * res.get('judge_flip', 0.0):.0f}%",
-                    f"`{res['run']}`",
+                    f"`{_label(name)}`",
                     pct(m["win_rate"]),
                     interval(m),
                     num((m["win_rate"] - 0.5) / (clean["metrics"]["win_rate"] - 0.5), ".2f"),

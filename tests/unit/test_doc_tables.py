@@ -106,15 +106,15 @@ def test_the_noise_table_sets_each_noisy_run_against_its_clean_method(tmp_path, 
     tables = _script()
     monkeypatch.setattr(tables, "RESULTS", tmp_path / "results")
     (tmp_path / "results").mkdir()
-    tables.collect_eval(_eval_dir(tmp_path, "dpo", [1.0] * 6 + [0.5] * 2), "h_dpo")
-    tables.collect_eval(_eval_dir(tmp_path, "dpo_flip30", [1.0] * 3 + [0.5] * 5, flip=0.3), "h_dpo30")
-    tables.collect_eval(_eval_dir(tmp_path, "soft", [1.0] * 4 + [0.5] * 4), "h_soft")
-    tables.collect_eval(_eval_dir(tmp_path, "soft_flip30", [1.0] * 4 + [0.5] * 4, flip=0.3), "h_soft30")
-    rows = tables.noise_table(["h_dpo,h_dpo30", "h_soft,h_soft30"]).splitlines()[2:]
+    tables.collect_eval(_eval_dir(tmp_path, "dpo", [1.0] * 6 + [0.5] * 2), "heldout_dpo")
+    tables.collect_eval(_eval_dir(tmp_path, "dpo_flip30", [1.0] * 3 + [0.5] * 5, flip=0.3), "heldout_dpo_flip30")
+    tables.collect_eval(_eval_dir(tmp_path, "soft", [1.0] * 4 + [0.5] * 4), "heldout_soft")
+    tables.collect_eval(_eval_dir(tmp_path, "soft_flip30", [1.0] * 4 + [0.5] * 4, flip=0.3), "heldout_soft_flip30")
+    rows = tables.noise_table(["heldout_dpo,heldout_dpo_flip30", "heldout_soft,heldout_soft_flip30"]).splitlines()[2:]
     assert rows[0].startswith("| `dpo` | 0% | `dpo` | 87.5 |") and rows[0].endswith("| 1.00 | – |")
     # (0.6875 - 0.5) / (0.875 - 0.5) = 0.5; the Δ (0.6875 - 0.875) pairs the same prompts
     assert rows[1].startswith("|  | 30% | `dpo_flip30` | 68.8 |") and "| 0.50 | -18.8 (" in rows[1]
     assert rows[3].startswith("|  | 30% | `soft_flip30` | 75.0 |") and "| 1.00 | +0.0 (+0.0 to +0.0) |" in rows[3]
-    tables.collect_eval(_eval_dir(tmp_path, "other", [1.0] * 8, split="other-00000000", flip=0.1), "h_other")
+    tables.collect_eval(_eval_dir(tmp_path, "other", [1.0] * 8, split="other-00000000", flip=0.1), "heldout_other")
     with pytest.raises(SystemExit, match="evaluated on other prompts"):
-        tables.noise_table(["h_dpo,h_other"])
+        tables.noise_table(["heldout_dpo,heldout_other"])

@@ -28,7 +28,7 @@ def pair_items(tok, n=10):
     ]
 
 
-CFG = dict(beta=0.1, epochs=2, batch_size=4, max_grad_norm=1.0, weight_decay=0.0)
+CFG = dict(beta=0.1, epochs=2, batch_size=4, max_grad_norm=1.0, weight_decay=0.0, nll_weight=0.0)  # the DPO loss alone
 
 
 def test_micro_batches_split_a_step_over_processes_and_accumulation():
