@@ -117,7 +117,6 @@ def collect(run: Path, name: str) -> Path:
         "run": run.name,
         "policy": cfg["policy"]["model"],
         "judge": cfg["judge"]["type"],
-        "judge_flip": _flip(cfg),
         "iterations": iterations,
         "best_iteration": best["iteration"] if best else None,
     }
@@ -167,12 +166,12 @@ def _label(name: str) -> str:
 
 def heldout_table(names: list[str]) -> str:
     """One row per collected `dno eval` result; Δ compares each with the first named, prompt by prompt."""
-    results = {_label(name): _read_json(RESULTS / f"{name}.json") for name in names}
-    ref = results[_label(names[0])]
+    results = [(_label(name), _read_json(RESULTS / f"{name}.json")) for name in names]
+    ref = results[0][1]
     head = ["run", "policy", "prompts", "win rate vs π_0", "95% CI", "wins / ties / losses", "mean score"]
     head.append(f"Δ win rate vs `{_label(names[0])}` (paired 95% CI)")
     rows = []
-    for label, res in results.items():
+    for label, res in results:
         m = res["metrics"]
         if res is ref or res["split"] != ref["split"]:
             delta = DASH
@@ -201,8 +200,9 @@ def noise_table(groups: list[str]) -> str:
     rows = []
     for group in groups:
         names = group.split(",")
-        clean, *noisy = [_read_json(RESULTS / f"{name}.json") for name in names]
-        for name, res in zip(names, (clean, *noisy)):
+        results = [_read_json(RESULTS / f"{name}.json") for name in names]
+        clean = results[0]
+        for name, res in zip(names, results):
             if res["split"] != clean["split"]:
                 raise SystemExit(f"noise table: `{name}` was evaluated on other prompts than `{names[0]}`")
             m = res["metrics"]
@@ -272,7 +272,7 @@ def run_table(names: list[str]) -> str:
 
 
 def _head_to_head(res: dict, ref: dict, split: str) -> str:
-    """`+4.7 (+1.2–+8.3)`: this run's final win rate minus the reference run's, with the paired 95% interval."""
+    """`+4.7 (+1.2 to +8.3)`: this run's final win rate minus the reference run's, with the paired 95% interval."""
     a, b = (r.get("final_outcomes", {}).get(split) for r in (res, ref))
     same_prompts = res.get("prompts_sha", {}).get(split) == ref.get("prompts_sha", {}).get(split)
     if not a or not b or res["run"] == ref["run"] or not same_prompts:
