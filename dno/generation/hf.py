@@ -3,10 +3,16 @@
 Prompts are rendered with the model's chat template (`models.render_prompt`) so that every sampler
 and the trainer condition on identical text. Each batch reseeds torch from (seed, batch index), so a
 stage re-run after a crash reproduces its samples exactly.
+
+With K > 1 samples per prompt each prompt is run through the model once and its KV cache copied K times
+(`shared_prompt_inputs`), where `generate`'s `num_return_sequences` would run the prompt K times: the
+prompt is most of a default run's sampled tokens. Top-p ranks only the top tokens (`nucleus.py`). The
+samples are the same token for token as `generate`'s own (tested).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,13 +71,12 @@ class HFSampler:
             texts = [render_prompt(tok, p["messages"]) for p in chunk]
             enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
             torch.manual_seed(batch_seed(seed, b + offset // self.batch_size))
-            kwargs = (
-                dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-            )
+            kwargs = dict(do_sample=False) if greedy else sampling_kwargs(temperature, top_p)
+            inputs, copies = (shared_prompt_inputs(model, enc, n), 1) if n > 1 else (enc, n)
             gen = model.generate(
-                **enc,
+                **inputs,
                 max_new_tokens=max_new_tokens,
-                num_return_sequences=n,
+                num_return_sequences=copies,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=sorted(eos),
                 **kwargs,
@@ -83,6 +88,54 @@ class HFSampler:
                 progress.update(len(chunk))
             faults.point("batch")
         return out
+
+
+def sampling_kwargs(temperature: float, top_p: float) -> dict:
+    """`generate` settings for temperature + top-p sampling over the whole vocabulary: transformers' own
+    temperature and top-p warpers are off (1.0) and `NucleusWarper` does both, ranking only the top tokens.
+    top_k 0 and temperature/top_p given overrule a model's generation_config."""
+    from transformers import LogitsProcessorList
+
+    from dno.generation.nucleus import NucleusWarper
+
+    return dict(
+        do_sample=True,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        logits_processor=LogitsProcessorList([NucleusWarper(temperature, top_p)]),
+    )
+
+
+# Decoder-only models whose `DynamicCache` holds one plain key/value tensor per layer, so copying it along the
+# batch is exact; others (sliding-window or hybrid caches) let `generate` expand the prompt itself.
+_SHARED_PROMPT_MODELS = {"llama", "mistral", "qwen2", "qwen3"}
+
+
+def shared_prompt_inputs(model, enc, n: int):
+    """`generate` inputs for n samples of each prompt of `enc` (left-padded), with every prompt run once: all
+    but its last token go through the model, their KV cache is repeated n times, and `generate` starts from
+    there (it feeds the last token itself, so its first sampled token sees the same logits as without the
+    cache). Position ids are `generate`'s own (from the padding mask), so the cache equals what it would build."""
+    ids, attn = enc["input_ids"], enc["attention_mask"]
+    if getattr(model.config, "model_type", None) not in _SHARED_PROMPT_MODELS or ids.shape[1] < 2:
+        return {**enc, "input_ids": ids.repeat_interleave(n, 0), "attention_mask": attn.repeat_interleave(n, 0)}
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    # transformers 5.2x renamed `past_key_values` to `cache`; vLLM's CPU venv has an older one
+    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    pos = (attn.cumsum(-1) - 1).masked_fill(attn == 0, 1)
+    model(
+        input_ids=ids[:, :-1],
+        attention_mask=attn[:, :-1],
+        position_ids=pos[:, :-1],
+        use_cache=True,
+        logits_to_keep=1,
+        **{key: cache},
+    )
+    cache.batch_repeat_interleave(n)
+    return {"input_ids": ids.repeat_interleave(n, 0), "attention_mask": attn.repeat_interleave(n, 0), key: cache}
 
 
 def _eos_ids(model, tok) -> list[int]:

@@ -49,3 +49,41 @@ def test_one_small_iteration_on_the_real_model(tmp_path, smollm2_dir):
     assert model.config.model_type == "llama"
     m = io.read_json(tmp_path / "iter_1" / "eval" / "metrics.json")
     assert m["n"] == 8 and m["failures"] == 0
+
+
+def test_the_sampler_draws_generates_own_tokens_with_each_prompt_run_once(smollm2_dir):
+    """HFSampler runs each prompt once (its KV cache copied K times) and ranks only the top tokens for top-p;
+    its samples are still, token for token, those of `generate` with num_return_sequences and transformers'
+    own temperature and top-p warpers, under the same seeds."""
+    import torch
+
+    from dno.config import DataConfig
+    from dno.data import make_splits
+    from dno.generation.hf import HFSampler, _decode, _eos_ids, batch_seed
+
+    model, tok = models.load_policy(smollm2_dir)
+    prompts = make_splits(DataConfig(prompts_per_iteration=8, test_prompts=0), 1)["train1"]
+    ours = HFSampler(model, tok, batch_size=4).generate(
+        prompts, 4, temperature=0.7, top_p=0.95, max_new_tokens=24, seed=3
+    )
+    eos = set(_eos_ids(model, tok))
+    theirs = []
+    for b in range(2):
+        texts = [models.render_prompt(tok, p["messages"]) for p in prompts[4 * b : 4 * b + 4]]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        torch.manual_seed(batch_seed(3, b))
+        gen = model.generate(
+            **enc,
+            max_new_tokens=24,
+            num_return_sequences=4,
+            do_sample=True,
+            temperature=0.7,
+            top_p=0.95,
+            top_k=0,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=sorted(eos),
+        )
+        new = gen[:, enc["input_ids"].shape[1] :].tolist()
+        theirs += [new[i * 4 : (i + 1) * 4] for i in range(4)]
+    assert ours == [[_decode(tok, ids, eos) for ids in row] for row in theirs]
+    assert len({g.text for gs in ours for g in gs}) > 16  # really sampled, not one answer repeated
