@@ -4,10 +4,14 @@
     .venv/bin/python benchmarks/sampling.py --vllm      # on a GPU node with vLLM: also vLLM against transformers
 
 Both sides get the same model object, the same chat-template prompts, the same batches and per-batch
-seeds, so they generate the very same tokens (checked): the ratio of their tokens per second is the
-sampler's own overhead (rendering, tokenizing, decoding, bookkeeping). They alternate (A B B A ...)
-within this one process; the tokens counted are the generated ones up to the end-of-sequence token.
-Target: the project's sampler at >= 0.95 of the plain loop's tokens per second.
+seeds. The plain loop is `generate` with `num_return_sequences` and transformers' own top-p warper; the
+project's sampler runs each prompt once with its KV cache copied K times and ranks only the top tokens for
+top-p (dno/generation/hf.py). In float32 they generate the very same tokens (checked), so the ratio of their
+tokens per second is what those two changes save, net of the sampler's own work (rendering, tokenizing,
+decoding, bookkeeping). In bfloat16 (`--dtype bfloat16`) rounding differs with the batch shapes, so the
+tokens differ a little and only the rates compare. They alternate (A B B A ...) within this one process;
+the tokens counted are the generated ones up to the end-of-sequence token.
+Target: the project's sampler at >= 0.95 of the plain loop's tokens per second (it is well above: 1.7x here).
 
 `--vllm` (CUDA only): `dno.generation.vllm.VLLMSampler` against `HFSampler` on the GPU with the same
 prompts and settings (tokens differ: vLLM's sampling is not bit-identical), tokens per second of each.
@@ -73,6 +77,7 @@ def main() -> None:
     ap.add_argument("--top-p", type=float, default=0.95)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--dtype", default="float32", help="policy.dtype of both sides: float32, bfloat16 or auto")
     ap.add_argument("--vllm", action="store_true", help="also vLLM against transformers (CUDA only)")
     ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_sampling.json")
     args = ap.parse_args()
@@ -81,14 +86,15 @@ def main() -> None:
     rec = Record("sampling")
 
     path = models.resolve(args.model)
-    model, tok = models.load_policy(path)
+    model, tok = models.load_policy(path, args.dtype)
+    exact = model.dtype == torch.float32  # bf16 rounding differs with batch shapes: tokens then differ a little
     prompts = make_splits(DataConfig(prompts_per_iteration=args.prompts, test_prompts=0), 1)["train1"]
     settings = dict(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=0)
     eos = set(_eos_ids(model, tok))
     sampler = HFSampler(model, tok, args.batch_size)
     print(
         f"{len(prompts)} prompts x {args.k} samples, {args.max_new_tokens} new tokens, batch {args.batch_size} "
-        f"prompts, device {model.device}, {torch.get_num_threads()} threads",
+        f"prompts, device {model.device}, {model.dtype}, {torch.get_num_threads()} threads",
         flush=True,
     )
 
@@ -124,15 +130,20 @@ def main() -> None:
         ["alternation (run order)", "HFSampler (dno), tokens/s", "plain `model.generate` loop, tokens/s", "ratio"],
         rows,
         note=f"{len(prompts)} prompts x {args.k} samples, {args.max_new_tokens} new tokens, batch {args.batch_size}, "
-        f"{torch.get_num_threads()} threads; every run generated {ref_tokens} tokens"
-        if same
-        else "token counts DIFFER between runs: the comparison is void",
+        f"{model.dtype}, {torch.get_num_threads()} threads; "
+        + (
+            f"every run generated {ref_tokens} tokens"
+            if same
+            else "token counts differ a little between the sides (bf16 rounding): rates compared"
+            if not exact
+            else "token counts DIFFER between runs: the comparison is void"
+        ),
     )
     rec.headline_row(
         "HFSampler / plain `model.generate` loop, tokens/s",
         f"**{st.median(ratios):.2f}** ({', '.join(f'{x:.2f}' for x in ratios)})",
         "≥ 0.95",
-        "yes" if st.median(ratios) >= 0.95 and same else "no",
+        "yes" if st.median(ratios) >= 0.95 and (same or not exact) else "no",
     )
 
     if args.vllm and (out := vllm_against_hf(path, sampler, prompts, settings, args)):

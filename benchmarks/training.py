@@ -25,7 +25,10 @@ on both alike. Reported side by side: seconds per pair, peak RSS, and the ratios
   the other setting a TRL user would turn on, is disabled in TRL 1.16 (it falls back to padding with a
   warning), so it is not a variant.
 
-The `dno` child also measures a matrix-multiply peak (fp32 `torch.matmul`, 2048², best of several)
+`--precision` (default `auto`: bf16 where the CPU computes it natively, as `train.mixed_precision: auto`)
+sets both sides' compute precision alike: bf16 autocast over float32 weights (TRL's `bf16=True`), or fp32.
+
+The `dno` child also measures a matrix-multiply peak (`torch.matmul` in that precision, 2048², best of several)
 before and after training, in the same process, and reports the training step's achieved FLOP/s
 against it. FLOPs counted: 6·N·T for the trained forward+backward plus 2·N·T for the no-grad reference
 pass, N = the parameters that take part in matrix multiplies (the tied embedding counted once, as the
@@ -102,11 +105,12 @@ def run_pairs(src: str | None, n: int) -> list[dict]:
     ]
 
 
-def matmul_peak(size: int = 2048, reps: int = 5) -> float:
-    """Best fp32 matmul FLOP/s over a few repetitions (2·n³ per product)."""
+def matmul_peak(size: int = 2048, reps: int = 5, dtype: str = "no") -> float:
+    """Best matmul FLOP/s over a few repetitions (2·n³ per product), in the training's compute dtype."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    dt = torch.bfloat16 if dtype == "bf16" else torch.float32
+    a, b = torch.randn(size, size, dtype=dt), torch.randn(size, size, dtype=dt)
     torch.matmul(a, b)
     best = 0.0
     for _ in range(reps):
@@ -180,13 +184,21 @@ def child(args) -> dict:
         "threads": torch.get_num_threads(),
     }
     if args.variant.startswith("dno"):
-        peak = matmul_peak()
+        peak = matmul_peak(dtype=args.precision)
         items = [PairBatchItem(c, r) for c, r in enc]
         t = time.perf_counter()
-        cfg = TrainConfig(beta=0.1, epochs=args.epochs, batch_size=args.batch_size, max_grad_norm=1.0, weight_decay=0.0)
+        cfg = TrainConfig(
+            beta=0.1,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            max_grad_norm=1.0,
+            weight_decay=0.0,
+            nll_weight=0.0,  # TRL's loss: DPO alone
+            mixed_precision=args.precision,
+        )
         hist = train(model, items, cfg, pad_id=tok.pad_token_id, lr=args.lr, seed=0).history
         secs = time.perf_counter() - t
-        res["matmul_peak_flops"] = max(peak, matmul_peak())
+        res["matmul_peak_flops"] = max(peak, matmul_peak(dtype=args.precision))
         res["final_loss"] = hist[-1]["loss"]
         flops = (6 * args.epochs + 2) * n_mm * real_tokens  # trained passes + one reference pass
         computed = real_tokens if args.variant != "dno" else sum(len(c.ids) + len(r.ids) - r.prompt_len for c, r in enc)
@@ -207,7 +219,8 @@ def child(args) -> dict:
                 for p in pairs
             ]
         )
-        extra = {} if args.trl_defaults else {"bf16": False, "gradient_checkpointing": False}
+        # both sides compute in the same precision (bf16 autocast over float32 weights, or float32)
+        extra = {} if args.trl_defaults else {"bf16": args.precision == "bf16", "gradient_checkpointing": False}
         if args.variant == "trl-precompute":  # π_t's log-probabilities once, before training, as dno does
             extra["precompute_ref_log_probs"] = True
         cfg = DPOConfig(
@@ -270,6 +283,8 @@ def spawn(variant: str, args) -> dict:
         args.model,
         "--tmp",
         args.tmp,
+        "--precision",
+        args.precision,
     ]
     if args.pairs_from:
         cmd += ["--pairs-from", args.pairs_from]
@@ -294,6 +309,12 @@ def main() -> None:
     ap.add_argument("--pairs-from", default="", help="a run's iteration directory (pairs.jsonl + prompts.jsonl)")
     ap.add_argument("--trl-defaults", action="store_true", help="keep TRL's bf16 and gradient checkpointing defaults")
     ap.add_argument("--variants", default="dno,trl-precompute,trl", help="comma-separated: " + ", ".join(VARIANTS))
+    ap.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "no", "bf16"],
+        help="compute precision of both sides; auto: bf16 where the CPU has it natively (train.mixed_precision's rule)",
+    )
     ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_training.json")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default="/tmp/dno_bench_training", help=argparse.SUPPRESS)
@@ -305,6 +326,9 @@ def main() -> None:
 
     from record import Record
 
+    from dno.precision import train_mixed_precision
+
+    args.precision = train_mixed_precision(args.precision, "cpu") or "no"
     rec = Record("training")
     variants = args.variants.split(",")
     order = []
@@ -360,14 +384,16 @@ def main() -> None:
             for v in variants
         ],
         note=f"{first['pairs']} pairs x {args.epochs} epochs, batch {args.batch_size}, {first['steps']} steps, "
-        f"{first['tokens']} real tokens ({first['response_tokens']} response tokens), {first['threads']} torch threads; "
+        f"{first['tokens']} real tokens ({first['response_tokens']} response tokens), {first['threads']} torch threads, "
+        f"compute precision {args.precision} on both sides; "
         f"medians of {args.repeats} alternations, per alternation in brackets",
     )
     if "dno" in results:
         fr = [x["fraction_of_matmul_peak"] for x in results["dno"]]
         hw = [x["hardware_fraction_of_matmul_peak"] for x in results["dno"]]
         rec.headline_row(
-            "dno training FLOP/s / fp32 matmul peak (same process), tokens computed",
+            f"dno training FLOP/s / {'bf16' if args.precision == 'bf16' else 'fp32'} matmul peak (same process), "
+            "tokens computed",
             f"**{st.median(hw):.2f}** ({runs(hw)}); {st.median(fr):.2f} counting the shared prompt twice",
             "≥ 0.65",
             "yes" if st.median(hw) >= 0.65 else "no",

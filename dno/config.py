@@ -42,9 +42,9 @@ from dno.errors import DnoError
 class PolicyConfig:
     model: str = "smollm2-135m-instruct"
     """The starting policy π_0: a built-in name (`smollm2-135m-instruct`, `tiny-random`) or a Hugging Face model directory."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """The dtype π_t is loaded in for sampling and greedy answers (and the vLLM engine): float32 (CPU),
-    bfloat16 or float16 (GPU). Training always keeps float32 master weights (see train.mixed_precision)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """π_t's dtype for sampling and greedy answers (and vLLM): `auto` = bfloat16 where the hardware computes it
+    natively (GPUs, CPUs with AMX or AVX512-BF16), else float32 (dno/precision.py); training: train.mixed_precision."""
     chat_template: str = ""
     """For a model whose tokenizer has no chat template (a base model): a Jinja template, as a file path or
     the shipped name `chatml`; "" = the tokenizer's own (a model without one is refused before the run)."""
@@ -264,7 +264,7 @@ class TrainConfig:
     gradient_accumulation_steps x the number of processes."""
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """Compute dtype of training over float32 master weights (autocast): `auto` takes `accelerate launch`'s
-    setting (the shipped accelerate configs: bf16), else none. The optimizer always updates float32 weights:
+    setting (the shipped accelerate configs: bf16), else bf16 where the hardware computes it natively, else none. The optimizer always updates float32 weights:
     AdamW steps on bf16 weights round most updates away."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less GPU memory, ~30% more compute."""

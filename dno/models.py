@@ -188,14 +188,19 @@ def check_chat_template(name: str, field: str, chat_template: str = "") -> None:
 
 
 def load_policy(path: str | Path, dtype: str = "float32", device: str | None = None, chat_template: str = ""):
-    """(model, tokenizer) from a checkpoint directory; `chat_template` as in `load_tokenizer`."""
+    """(model, tokenizer) from a checkpoint directory, in `dtype` (`auto`: dno.precision.policy_dtype);
+    `chat_template` as in `load_tokenizer`."""
     from transformers import AutoModelForCausalLM
 
+    from dno.precision import policy_dtype
+
+    device = device or default_device()
+    dtype = policy_dtype(dtype, device)
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=DTYPES[dtype])
     except (OSError, ValueError) as e:
         raise DnoError(f"{path}: cannot load model ({e})") from None
-    model.to(device or default_device())
+    model.to(device)
     return model, load_tokenizer(path, chat_template)
 
 

@@ -184,6 +184,9 @@ class VLLMSampler:
         self.tokenizer = load_tokenizer(model_path, chat_template)
         self.eos = eos_ids(model_path, self.tokenizer)
         self.model_settings = generation_config_settings(model_path)
+        from dno.precision import policy_dtype
+
+        dtype = policy_dtype(dtype, "cpu" if on_cpu() else "cuda")
         self.llm = LLM(**vllm_engine_kwargs(cfg, model_path, dtype, seed, cpu=on_cpu()))
 
     def generate(

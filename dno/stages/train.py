@@ -90,6 +90,7 @@ def train(run: RunDir, t: int) -> None:
             "steps": len(history),
             "final_loss": history[-1]["loss"] if history else None,
             "backend": trained.backend,
+            "mixed_precision": trained.mixed_precision,
             "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
             "gradient_checkpointing": cfg.gradient_checkpointing,
             "lora_r": cfg.lora_r,

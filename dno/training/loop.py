@@ -13,7 +13,8 @@
   A fixed π_0 is loaded only for that pass, in the precision the prepared model computes in, and freed
   before the policy is prepared: its full copy per process never sits beside training's memory.
 - Precision: float32 master weights always (AdamW on bf16 weights rounds most updates away); bf16 or
-  fp16 compute by autocast (`train.mixed_precision`, or `mixed_precision` in the accelerate config).
+  fp16 compute by autocast (`train.mixed_precision`, or `mixed_precision` in the accelerate config; `auto`
+  is bf16 where the hardware computes it natively, dno/precision.py).
 - `lora_r > 0`: peft LoRA adapters on every linear layer, merged into the weights before saving.
 """
 
@@ -263,6 +264,8 @@ class Trained:
     """What `train` returns: the metrics per step, and what `save_policy` needs on the main process."""
 
     history: list[dict]
+    mixed_precision: str
+    """The compute precision training ran in (accelerate's: no, bf16, fp16)."""
     model: object
     state_dict: dict | None
     lora: bool
@@ -292,7 +295,10 @@ def train(
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state()  # each call sets its own precision (one process may train several times)
-    mixed = None if cfg.mixed_precision == "auto" else cfg.mixed_precision  # None: accelerate launch's setting
+    from dno.models import default_device
+    from dno.precision import train_mixed_precision
+
+    mixed = train_mixed_precision(cfg.mixed_precision, default_device())  # None: accelerate launch's setting
     try:
         acc = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=mixed)
     except (RuntimeError, ValueError) as e:  # e.g. FSDP or DeepSpeed asked for on a machine without GPUs
@@ -325,8 +331,13 @@ def train(
 
     _configure_deepspeed(acc, cfg.batch_size // (world * accum), accum, cfg.max_grad_norm)
 
+    # the fused kernel (one pass over parameters, gradients and moments: ~3x faster than foreach on a CPU) wherever
+    # the parameters are plain tensors; DeepSpeed and FSDP hold their own flattened ones
+    fused = not sharded and acc.device.type in ("cpu", "cuda")
+
     def adamw(m):
-        return torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=lr, weight_decay=cfg.weight_decay)
+        params = [p for p in m.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay, fused=fused)
 
     if "DEEPSPEED" in kind:  # the engine needs the optimizer at prepare time
         model, opt = acc.prepare(model, adamw(model))
@@ -353,7 +364,15 @@ def train(
     acc.wait_for_everyone()
     state_dict = acc.get_state_dict(model) if sharded else None  # every process takes part in the gather
     backend = f"accelerate ({kind.lower()}, {world} process{'es' if world > 1 else ''})"
-    return Trained(history, acc.unwrap_model(model), state_dict, bool(cfg.lora_r), acc.is_main_process, backend)
+    return Trained(
+        history,
+        acc.mixed_precision,
+        acc.unwrap_model(model),
+        state_dict,
+        bool(cfg.lora_r),
+        acc.is_main_process,
+        backend,
+    )
 
 
 def save_policy(trained: Trained, tok, iter_dir: Path) -> None:

@@ -98,7 +98,7 @@ def test_a_negative_max_grad_norm_is_rejected_with_the_rule():
         ("judge.mode=listwise", "must be one of 'pointwise', 'pairwise'"),
         ("pair.rule=best", "must be one of 'prct', 'all'"),
         ("train.reference=fixed", "must be one of 'previous', 'initial'"),
-        ("policy.dtype=int8", "must be one of 'float32', 'bfloat16', 'float16'"),
+        ("policy.dtype=int8", "must be one of 'auto', 'float32', 'bfloat16', 'float16'"),
     ],
 )
 def test_literal_fields_list_their_choices(override, choices):
