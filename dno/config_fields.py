@@ -137,6 +137,13 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return True
 
 
+def _yaml_word(value: bool, choices: tuple) -> Any:
+    """YAML reads an unquoted `no` (`yes`, `off`, `on`) as a boolean: back to the word, when it is a choice
+    (`train.mixed_precision=no`)."""
+    words = [w for w in (("yes", "on", "true") if value else ("no", "off", "false")) if w in choices]
+    return words[0] if len(words) == 1 else value
+
+
 def _type_name(tp: Any) -> str:
     if tp is float:
         return "a finite number"
@@ -161,6 +168,8 @@ def build(cls: type, data: dict, prefix: str = "", source: str = "config") -> An
             continue
         if isinstance(value, int) and tp is float and not isinstance(value, bool):
             value = float(value)
+        if isinstance(value, bool) and typing.get_origin(tp) is Literal:
+            value = _yaml_word(value, typing.get_args(tp))
         if not _type_ok(value, tp):
             raise DnoError(f"{source}: `{prefix}{key}` must be {_type_name(tp)}, got {value!r}")
         kwargs[key] = value

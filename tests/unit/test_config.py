@@ -148,3 +148,13 @@ def test_malformed_yaml_names_the_line(tmp_path):
     with pytest.raises(DnoError) as err:
         load_config(bad)
     assert str(bad) in str(err.value) and "line" in str(err.value)
+
+
+def test_an_unquoted_no_is_the_word_where_a_choice_is_no(tmp_path):
+    """YAML 1.1 reads `no` as False: `train.mixed_precision=no` (accelerate's name) must still mean "no"."""
+    assert load_config(None, ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  mixed_precision: no\n")
+    assert load_config(f).train.mixed_precision == "no"
+    with pytest.raises(DnoError, match="one of"):
+        load_config(None, ["policy.dtype=no"])  # no word of that kind among its choices
