@@ -25,8 +25,8 @@ on both alike. Reported side by side: seconds per pair, peak RSS, and the ratios
   the other setting a TRL user would turn on, is disabled in TRL 1.16 (it falls back to padding with a
   warning), so it is not a variant.
 
-`--precision` (default `auto`: bf16 where the CPU computes it natively, as `train.mixed_precision: auto`)
-sets both sides' compute precision alike: bf16 autocast over float32 weights (TRL's `bf16=True`), or fp32.
+`--precision` (default `auto`: `train.mixed_precision: auto`'s rule, float32 on a CPU; `bf16` is TRL's
+fastest setting on a CPU with AMX) sets both sides' compute precision alike: bf16 autocast over float32 weights (TRL's `bf16=True`), or fp32.
 
 The `dno` child also measures a matrix-multiply peak (`torch.matmul` in that precision, 2048², best of several)
 before and after training, in the same process, and reports the training step's achieved FLOP/s
@@ -313,9 +313,11 @@ def main() -> None:
         "--precision",
         default="auto",
         choices=["auto", "no", "bf16"],
-        help="compute precision of both sides; auto: bf16 where the CPU has it natively (train.mixed_precision's rule)",
+        help="compute precision of both sides; auto: train.mixed_precision's rule (float32 on a CPU)",
     )
-    ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_training.json")
+    ap.add_argument(
+        "--save", action="store_true", help="keep the figures in docs/results/bench_training.json (_bf16.json in bf16)"
+    )
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default="/tmp/dno_bench_training", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -329,7 +331,7 @@ def main() -> None:
     from dno.precision import train_mixed_precision
 
     args.precision = train_mixed_precision(args.precision, "cpu") or "no"
-    rec = Record("training")
+    rec = Record("training" if args.precision == "no" else f"training_{args.precision}")  # one file per precision
     variants = args.variants.split(",")
     order = []
     for r in range(args.repeats):

@@ -1,4 +1,5 @@
-"""`auto` precision: bf16 where the hardware computes it natively, float32 elsewhere, and what a run records."""
+"""`auto` precision: sampling in bf16 where the hardware computes it natively, training in bf16 on such GPUs
+(float32 on CPUs), float32 elsewhere, and what a run records."""
 
 import pytest
 
@@ -22,7 +23,18 @@ def test_a_cpu_is_native_bf16_only_with_amx_or_avx512_bf16(monkeypatch, flags, n
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
     assert precision.native_bf16("cpu") is native
     assert precision.policy_dtype("auto", "cpu") == ("bfloat16" if native else "float32")
-    assert precision.train_mixed_precision("auto", "cpu") == ("bf16" if native else "no")
+    assert precision.train_mixed_precision("auto", "cpu") == "no"  # CPUs train in float32 (measured)
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_a_gpu_with_bf16_samples_and_trains_in_bf16(monkeypatch, bf16):
+    import torch
+
+    monkeypatch.delenv("DNO_NATIVE_BF16")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert precision.policy_dtype("auto", "cuda:1") == ("bfloat16" if bf16 else "float32")
+    assert precision.train_mixed_precision("auto", "cuda") == ("bf16" if bf16 else "no")
 
 
 def test_explicit_settings_and_accelerate_launch_win_over_detection(monkeypatch):
@@ -33,7 +45,7 @@ def test_explicit_settings_and_accelerate_launch_win_over_detection(monkeypatch)
     assert precision.train_mixed_precision("auto", "cpu") is None  # accelerate launch's own setting
 
 
-def test_a_run_on_a_native_bf16_machine_samples_and_trains_in_bf16(tmp_path, monkeypatch, tiny_model_dir):
+def test_a_run_on_a_native_bf16_cpu_samples_in_bf16_and_trains_in_float32(tmp_path, monkeypatch, tiny_model_dir):
     monkeypatch.setenv("DNO_NATIVE_BF16", "1")
     loaded = []
     from dno import models
@@ -48,6 +60,8 @@ def test_a_run_on_a_native_bf16_machine_samples_and_trains_in_bf16(tmp_path, mon
     monkeypatch.setattr(models, "load_policy", spy)
     assert main(["run", "tiny", "iterations=1", "--run-dir", str(tmp_path)]) == 0
     summary = io.read_json(tmp_path / "iter_1" / "train_summary.json")
-    assert summary["mixed_precision"] == "bf16"
+    assert summary["mixed_precision"] == "no"
     assert "torch.bfloat16" in loaded  # sampling and greedy answers
     assert "torch.float32" in loaded  # training's master weights
+    assert main(["run", "tiny", "iterations=1", "train.mixed_precision=bf16", "--run-dir", str(tmp_path / "b")]) == 0
+    assert io.read_json(tmp_path / "b" / "iter_1" / "train_summary.json")["mixed_precision"] == "bf16"
