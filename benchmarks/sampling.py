@@ -11,7 +11,7 @@ tokens per second is what those two changes save, net of the sampler's own work 
 decoding, bookkeeping). In bfloat16 (`--dtype bfloat16`) rounding differs with the batch shapes, so the
 tokens differ a little and only the rates compare. They alternate (A B B A ...) within this one process;
 the tokens counted are the generated ones up to the end-of-sequence token.
-Target: the project's sampler at >= 0.95 of the plain loop's tokens per second (it is well above: 1.7x here).
+Target: the project's sampler at >= 0.95 of the plain loop's tokens per second (it is well above: 1.55x here).
 
 `--vllm` (CUDA only): `dno.generation.vllm.VLLMSampler` against `HFSampler` on the GPU with the same
 prompts and settings (tokens differ: vLLM's sampling is not bit-identical), tokens per second of each.

@@ -419,7 +419,7 @@ def main() -> None:
             )
             if a == "dno" and b == strongest:
                 rec.headline_row(
-                    f"dno training vs TRL `DPOTrainer` at its fastest here (`{b}`), speed (s/pair)",
+                    f"dno training vs TRL `DPOTrainer` at its fastest here in {'float32' if args.precision == 'no' else args.precision} (`{b}`), speed (s/pair)",
                     f"**{st.median(sp):.2f}x** ({runs(sp)})",
                     "≥ 2.5x",
                     "yes" if st.median(sp) >= 2.5 else "no",
