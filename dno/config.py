@@ -263,9 +263,9 @@ class TrainConfig:
     """Micro-batches per optimizer step; `batch_size` stays the pairs per step, so it must be a multiple of
     gradient_accumulation_steps x the number of processes."""
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
-    """Compute dtype of training over float32 master weights (autocast): `auto` takes `accelerate launch`'s
-    setting (the shipped accelerate configs: bf16), else bf16 on a GPU that has it and none (float32) on a CPU. The optimizer always updates float32 weights:
-    AdamW steps on bf16 weights round most updates away."""
+    """Compute dtype of training over float32 master weights (autocast): `auto` = `accelerate launch`'s setting
+    (the shipped configs: bf16), else bf16 on a GPU that has it, float32 on a CPU (dno/precision.py). The optimizer
+    always updates float32 weights: AdamW steps on bf16 weights round most updates away."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less GPU memory, ~30% more compute."""
     lora_r: int = setting(0, at_least(0))
