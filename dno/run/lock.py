@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,10 +52,12 @@ def _holder(fd: int) -> str:
         return " (stage commands)"
     except BlockingIOError:
         pass
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(os.pread(fd, 32, 0).decode().strip())
-        os.kill(pid, 0)
-        return f" (pid {pid})"
+    for _ in range(100):  # the holder writes its pid just after it takes the lock: allow it that moment
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(os.pread(fd, 32, 0).decode().strip())
+            os.kill(pid, 0)
+            return f" (pid {pid})"
+        time.sleep(0.01)
     return ""
 
 

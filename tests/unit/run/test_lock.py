@@ -12,11 +12,11 @@ import time
 import pytest
 
 from dno.errors import DnoError
-from dno.run.lock import hold
+from dno.run.lock import LOCK_NAME, hold
 
 HOLDER = """
 import sys, time
-from dno.run.lock import hold
+from dno.run.lock import LOCK_NAME, hold
 run, stage = sys.argv[1], sys.argv[3] or None
 with hold(run, sys.argv[2], stage):
     print("held", flush=True)
@@ -80,3 +80,21 @@ def test_children_of_a_run_inherit_its_lock_and_it_is_released_after(tmp_path):
     with hold(tmp_path):  # released at the end of the block
         pass
     assert time.time() - t0 < 1
+
+
+def test_a_refusal_names_a_holder_that_has_not_written_its_pid_yet(tmp_path):
+    """Two `dno run` started together: the loser may look between the winner's flock and its pid write."""
+    import fcntl
+    import threading
+
+    fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # taken; the pid follows 0.2 s later
+        timer = threading.Timer(0.2, lambda: os.pwrite(fd, f"{os.getpid()}\n".encode(), 0))
+        timer.start()
+        with pytest.raises(DnoError, match=rf"another dno process \(pid {os.getpid()}\) is using"):
+            with hold(tmp_path):
+                pass
+        timer.join()
+    finally:
+        os.close(fd)
