@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-# `auto` precision is bf16 on CPUs with AMX / AVX512-BF16 and float32 elsewhere (dno/precision.py): the suite
+# `auto` precision samples in bf16 on CPUs with AMX / AVX512-BF16 and in float32 elsewhere (dno/precision.py): the suite
 # computes in float32 on every machine kind, so that its exact comparisons mean the same everywhere; the tests
 # of the bf16 path set this themselves.
 os.environ["DNO_NATIVE_BF16"] = "0"

@@ -14,7 +14,7 @@
   before the policy is prepared: its full copy per process never sits beside training's memory.
 - Precision: float32 master weights always (AdamW on bf16 weights rounds most updates away); bf16 or
   fp16 compute by autocast (`train.mixed_precision`, or `mixed_precision` in the accelerate config; `auto`
-  is bf16 where the hardware computes it natively, dno/precision.py).
+  is accelerate launch's setting, else bf16 on a GPU that has it and float32 on a CPU, dno/precision.py).
 - `lora_r > 0`: peft LoRA adapters on every linear layer, merged into the weights before saving.
 """
 
