@@ -195,26 +195,42 @@ def heldout_table(names: list[str]) -> str:
 def noise_table(groups: list[str]) -> str:
     """One group per method, `CLEAN,NOISY,...` (collect-eval names on the same prompts): each run trained with a
     noisy judge against the same method trained with the clean one. PGR = (win rate − 50) / (clean run's − 50);
-    Δ pairs the two runs' outcomes prompt by prompt."""
+    Δ pairs the two runs' outcomes prompt by prompt. The last column asks whether a method degrades less than
+    the first group's at the same noise: its Δ minus the first method's Δ, prompt by prompt (paired bootstrap
+    of (noisy − clean) − (first noisy − first clean))."""
+    from dno.analysis.stats import paired_difference
+
     head = ["method", "flipped verdicts", "run", "win rate vs π_0", "95% CI", "PGR", "Δ vs clean (paired 95% CI)"]
+    groups_read = [[(name, _read_json(RESULTS / f"{name}.json")) for name in group.split(",")] for group in groups]
+    first_label = _label(groups_read[0][0][0])
+    head.append(f"Δ minus `{first_label}`'s Δ (paired 95% CI)")
+
+    def drop(res: dict, clean: dict) -> dict:
+        return {k: v - clean["outcomes"][k] for k, v in res["outcomes"].items() if k in clean["outcomes"]}
+
+    first_clean = groups_read[0][0][1]
+    first_by_flip = {res.get("judge_flip", 0.0): res for _, res in groups_read[0][1:]}
     rows = []
-    for group in groups:
-        names = group.split(",")
-        results = [_read_json(RESULTS / f"{name}.json") for name in names]
-        clean = results[0]
-        for name, res in zip(names, results):
-            if res["split"] != clean["split"]:
-                raise SystemExit(f"noise table: `{name}` was evaluated on other prompts than `{names[0]}`")
-            m = res["metrics"]
+    for g, results in enumerate(groups_read):
+        (clean_name, clean) = results[0]
+        for name, res in results:
+            if res["split"] != clean["split"] or res["split"] != first_clean["split"]:
+                raise SystemExit(f"noise table: `{name}` was evaluated on other prompts than `{clean_name}`")
+            m, flip = res["metrics"], res.get("judge_flip", 0.0)
+            versus = DASH
+            if g and res is not clean and flip in first_by_flip:
+                d = paired_difference(drop(res, clean), drop(first_by_flip[flip], first_clean))
+                versus = f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
             rows.append(
                 [
                     f"`{_label(name)}`" if res is clean else "",
-                    f"{100 * res.get('judge_flip', 0.0):.0f}%",
+                    f"{100 * flip:.0f}%",
                     f"`{_label(name)}`",
                     pct(m["win_rate"]),
                     interval(m),
                     num((m["win_rate"] - 0.5) / (clean["metrics"]["win_rate"] - 0.5), ".2f"),
                     DASH if res is clean else _delta(res["outcomes"], clean["outcomes"]),
+                    versus,
                 ]
             )
     return table(head, rows)
@@ -350,17 +366,27 @@ def agree_table(names: list[str]) -> str:
 def judges_table(items: list[str]) -> str:
     """One row per judge, `AGREE:RUN` each (`-` = none): its `dno agree` result and a run trained with it,
     evaluated by the oracle. The first item is the oracle (agreement 100% by definition) and its run is the
-    reference of the performance gap recovered, PGR = (win rate − 50) / (oracle run's win rate − 50)."""
-    head = ["judge", "agreement %", "position consistency %", "calibrated %", "run", "final win rate vs π_0", "PGR"]
-    head += ["OOD win rate"]
+    reference of the performance gap recovered, PGR = (win rate − 50) / (oracle run's win rate − 50): on the
+    fresh prompts of `heldout_RUN` (`collect-eval`) where the oracle run has them, else on the test prompts."""
+
+    def heldout(run: str) -> dict | None:
+        path = RESULTS / f"heldout_{run}.json"
+        return _read_json(path)["metrics"] if run and run != "-" and path.is_file() else None
+
+    ref_run = items[0].partition(":")[2]
+    on_fresh = heldout(ref_run) is not None
+    head = ["judge", "agreement %", "position consistency %", "calibrated %", "run", "test win rate vs π_0"]
+    head += ["OOD win rate", "fresh prompts win rate", f"PGR ({'fresh' if on_fresh else 'test'} prompts)"]
     ref = None
     rows = []
     for k, item in enumerate(items):
         agree, _, run = item.partition(":")
         a = _read_json(RESULTS / f"{agree}.json") if agree != "-" else None
         r = _read_json(RESULTS / f"{run}.json")["iterations"][-1] if run and run != "-" else None
+        h = heldout(run)
+        score = h if on_fresh else r
         if k == 0:
-            ref = r
+            ref = score
         gain = ref["win_rate"] - 0.5 if ref else None
         rows.append(
             [
@@ -370,8 +396,9 @@ def judges_table(items: list[str]) -> str:
                 pct(a.get("position_consistency_calibrated")) if a else DASH,
                 f"`{run}`" if r else DASH,
                 f"{pct(r['win_rate'])} ({interval(r)})" if r else DASH,
-                num((r["win_rate"] - 0.5) / gain, ".2f") if r and gain else DASH,
                 pct(r["ood"]["win_rate"]) if r and "ood" in r else DASH,
+                f"{pct(h['win_rate'])} ({interval(h)})" if h else DASH,
+                num((score["win_rate"] - 0.5) / gain, ".2f") if score and gain else DASH,
             ]
         )
     return table(head, rows)

@@ -102,7 +102,8 @@ def test_held_out_evaluations_compare_runs_prompt_by_prompt(tmp_path, monkeypatc
 
 
 def test_the_noise_table_sets_each_noisy_run_against_its_clean_method(tmp_path, monkeypatch):
-    """Per method: the flip rate from the run's config, PGR against the clean run, Δ paired prompt by prompt."""
+    """Per method: the flip rate from the run's config, PGR against the clean run, Δ paired prompt by prompt, and
+    whether it degrades less than the first method at the same flip rate."""
     tables = _script()
     monkeypatch.setattr(tables, "RESULTS", tmp_path / "results")
     (tmp_path / "results").mkdir()
@@ -111,10 +112,42 @@ def test_the_noise_table_sets_each_noisy_run_against_its_clean_method(tmp_path, 
     tables.collect_eval(_eval_dir(tmp_path, "soft", [1.0] * 4 + [0.5] * 4), "heldout_soft")
     tables.collect_eval(_eval_dir(tmp_path, "soft_flip30", [1.0] * 4 + [0.5] * 4, flip=0.3), "heldout_soft_flip30")
     rows = tables.noise_table(["heldout_dpo,heldout_dpo_flip30", "heldout_soft,heldout_soft_flip30"]).splitlines()[2:]
-    assert rows[0].startswith("| `dpo` | 0% | `dpo` | 87.5 |") and rows[0].endswith("| 1.00 | – |")
+    assert rows[0].startswith("| `dpo` | 0% | `dpo` | 87.5 |") and rows[0].endswith("| 1.00 | – | – |")
     # (0.6875 - 0.5) / (0.875 - 0.5) = 0.5; the Δ (0.6875 - 0.875) pairs the same prompts
     assert rows[1].startswith("|  | 30% | `dpo_flip30` | 68.8 |") and "| 0.50 | -18.8 (" in rows[1]
     assert rows[3].startswith("|  | 30% | `soft_flip30` | 75.0 |") and "| 1.00 | +0.0 (+0.0 to +0.0) |" in rows[3]
+    # soft lost nothing where dpo lost 18.8 points: soft's Δ minus dpo's Δ, prompt by prompt
+    assert rows[3].endswith("| +18.8 (+0.0 to +37.5) |") and rows[1].endswith("| – |")
     tables.collect_eval(_eval_dir(tmp_path, "other", [1.0] * 8, split="other-00000000", flip=0.1), "heldout_other")
     with pytest.raises(SystemExit, match="evaluated on other prompts"):
         tables.noise_table(["heldout_dpo,heldout_other"])
+
+
+def test_the_judges_table_measures_each_judge_against_the_oracle_run(tmp_path, monkeypatch):
+    """Agreement from `dno agree`, the run trained with the judge, and PGR against the oracle-trained run: on the
+    fresh prompts when the oracle run was evaluated on them, else on the runs' own test prompts."""
+    tables = _script()
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+
+    def write(name, data):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+
+    def run(name, test, fresh=None):
+        it = {"win_rate": test, "ci_low": test - 0.05, "ci_high": test + 0.05, "ood": {"win_rate": 0.55}}
+        write(name, {"iterations": [it]})
+        if fresh is not None:
+            write(f"heldout_{name}", {"metrics": {"win_rate": fresh, "ci_low": fresh - 0.03, "ci_high": fresh + 0.03}})
+
+    run("clean", 0.70, 0.60)
+    run("noisy", 0.65, 0.55)
+    write("agree_noisy", {"agreement": 0.8, "position_consistency": 0.7, "position_consistency_calibrated": 0.7})
+    rows = tables.judges_table(["-:clean", "agree_noisy:noisy", "agree_noisy:-"]).splitlines()
+    assert rows[0].endswith("| fresh prompts win rate | PGR (fresh prompts) |")
+    assert rows[2].startswith(
+        "| oracle | 100 (itself) | – | – | `clean` | 70.0 (65.0–75.0) | 55.0 | 60.0 (57.0–63.0) |"
+    )
+    assert rows[3].endswith("| `noisy` | 65.0 (60.0–70.0) | 55.0 | 55.0 (52.0–58.0) | 0.50 |")  # (55-50)/(60-50)
+    assert rows[4] == "| `noisy` | 80.0 | 70.0 | 70.0 | – | – | – | – | – |"
+    (tmp_path / "heldout_clean.json").unlink()  # no fresh prompts for the oracle run: PGR on the test prompts
+    rows = tables.judges_table(["-:clean", "agree_noisy:noisy"]).splitlines()
+    assert rows[0].endswith("| PGR (test prompts) |") and rows[3].endswith("| 0.75 |")  # (65-50)/(70-50)
