@@ -137,6 +137,10 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return True
 
 
+# PyYAML follows YAML 1.1, where `1e-5` (no dot) is a string; YAML 1.2 and every user read it as a number.
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+")
+
+
 def _yaml_word(value: bool, choices: tuple) -> Any:
     """YAML reads an unquoted `no` (`yes`, `off`, `on`) as a boolean: back to the word, when it is a choice
     (`train.mixed_precision=no`)."""
@@ -167,6 +171,8 @@ def build(cls: type, data: dict, prefix: str = "", source: str = "config") -> An
             kwargs[key] = build(tp, value, f"{prefix}{key}.", source)
             continue
         if isinstance(value, int) and tp is float and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, str) and tp is float and _YAML12_FLOAT.fullmatch(value):
             value = float(value)
         if isinstance(value, bool) and typing.get_origin(tp) is Literal:
             value = _yaml_word(value, typing.get_args(tp))

@@ -158,3 +158,15 @@ def test_an_unquoted_no_is_the_word_where_a_choice_is_no(tmp_path):
     assert load_config(f).train.mixed_precision == "no"
     with pytest.raises(DnoError, match="one of"):
         load_config(None, ["policy.dtype=no"])  # no word of that kind among its choices
+
+
+def test_a_number_in_exponent_form_is_a_number(tmp_path):
+    """PyYAML (YAML 1.1) reads `2e-5` as a string; a user writing `train.lr=2e-5` means the number."""
+    assert load_config(None, ["train.lr=2e-5"]).train.lr == 2e-5
+    assert load_config(None, ["train.lr=3E-4", "train.beta=1e1"]).train.beta == 10.0
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  lr: 5e-6\n")
+    assert load_config(f).train.lr == 5e-6
+    assert load_config(None, ["policy.model=1e5"]).policy.model == "1e5"  # a string field keeps its text
+    with pytest.raises(DnoError, match="train.lr"):
+        load_config(None, ["train.lr=1e"])
