@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 
 from dno import io
+from dno.errors import DnoError
 from dno.formats import load_preference_pairs
 from dno.preferences.degenerate import is_degenerate
 from dno.preferences.pairing import PairRules, all_pairs, build_pairs, pair_type, soft_target, win_rate_estimates
@@ -16,7 +18,7 @@ def pair(run: RunDir, t: int) -> None:
     d, cfg = run.iter_dir(t), run.cfg.pair
     samples = {s["id"]: s for s in io.read_jsonl(d / "samples.jsonl")}
     rules = PairRules(cfg.positive_min_score, cfg.margin, cfg.student_margin, cfg.max_pairs_per_prompt)
-    rows = []
+    rows, judged = [], []
     for j in io.read_jsonl(d / "judgments.jsonl"):
         s = samples[j["id"]]
         scores = [math.nan if x is None else float(x) for x in j["scores"]]
@@ -30,6 +32,7 @@ def pair(run: RunDir, t: int) -> None:
             scores = [x if done else math.nan for x, done in zip(scores, finished)]
         rates = win_rate_estimates(scores)
         can_choose = finished if cfg.unfinished == "negative" else None
+        judged.append((scores, can_choose or [True] * len(scores)))
         chosen = (
             all_pairs(rates, cfg.max_pairs_per_prompt, can_choose)
             if cfg.rule == "all"
@@ -55,7 +58,43 @@ def pair(run: RunDir, t: int) -> None:
             )
     if t == 1 and run.cfg.pair.warm_start:  # offline pairs join the first iteration's (offline warm start)
         rows += load_preference_pairs(run.cfg.pair.warm_start)
+    if not rows:
+        # Training on nothing leaves π_t as it was. In iteration 1 nothing has been learned and the next
+        # iterations would judge the same policy by the same rules: stop before paying for them. Later, a
+        # policy whose candidates all tie may simply have converged: warn and go on.
+        why = f"iter {t}: no pair passed the pairing rules, so nothing is trained: {no_pairs_reason(judged, cfg)}"
+        if t == 1:
+            raise DnoError(
+                f"{why}. Set the pair rules to the judge's scale (docs/judges.md#when-no-pair-passes) or use a "
+                "judge that separates the candidates, in a new --run-dir"
+            )
+        print(f"dno: warning: {why}; π_{t} is π_{t - 1}", file=sys.stderr)
     io.write_jsonl(d / "pairs.jsonl", rows)
+
+
+def no_pairs_reason(judged: list[tuple[list[float], list[bool]]], cfg) -> str:
+    """What kept every pair out, in the numbers the user sets: (scores, may be chosen) per prompt."""
+    finite = [x for scores, _ in judged for x in scores if not math.isnan(x)]
+    if not finite:
+        return f"none of the {sum(len(s) for s, _ in judged)} candidates has a score (every judgment failed)"
+    if all(len({x for x in scores if not math.isnan(x)}) <= 1 for scores, _ in judged):
+        return f"the judge told no two candidates of a prompt apart ({len(finite)} judged, tied within every prompt)"
+    span = f"the scores span {min(finite):.2f}-{max(finite):.2f} over {len(finite)} judged candidates"
+    if cfg.rule == "all":
+        return f"{span}; no candidate that may be chosen out-scores another (pair.unfinished={cfg.unfinished})"
+    gaps = [
+        x - min(y for y in scores if not math.isnan(y))
+        for scores, can_choose in judged
+        for x, ok in zip(scores, can_choose)
+        if ok and x >= cfg.positive_min_score
+    ]
+    if not gaps:
+        return f"{span}; none that may be chosen reaches pair.positive_min_score={cfg.positive_min_score:g}"
+    return (
+        f"{span}; {len(gaps)} that may be chosen {'reach' if len(gaps) > 1 else 'reaches'} "
+        f"pair.positive_min_score={cfg.positive_min_score:g}, and the widest gap below one of them is {max(gaps):.2f}, short of pair.student_margin={cfg.student_margin:g} "
+        f"(pair.margin={cfg.margin:g} below a teacher's answer)"
+    )
 
 
 def pair_counts(run: RunDir, t: int) -> Counter:
