@@ -30,6 +30,8 @@ import random
 import threading
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from dno import io
 from dno.judges import build_judge
 from dno.judges.oracle import OracleJudge
@@ -98,16 +100,20 @@ def _both_orders(judge, pairs) -> list[tuple[float, float]]:
     from dno.judges.pool import run_jobs
 
     out = [[math.nan, math.nan] for _ in pairs]
+    # A local judge's pointwise request can take tens of seconds on a CPU: show that the check is moving.
+    progress = tqdm(total=2 * len(pairs), desc="judge check (both orders)", unit="request", leave=False)
 
     def ask(i: int, k: int) -> None:
         prompt, win, lose = pairs[i]
         out[i][k] = judge.compare_shown(prompt, *((win, lose) if k == 0 else (lose, win)))
+        progress.update()
 
     backend = getattr(judge, "backend", None)
     abort = getattr(backend, "abort", None) or threading.Event()
     abort.clear()
     jobs = [lambda i=i, k=k: ask(i, k) for i in range(len(pairs)) for k in (0, 1)]
-    run_jobs(jobs, 1, abort, grace_s=INTERRUPT_GRACE_S, quiet=(Aborted,))
+    with progress:
+        run_jobs(jobs, 1, abort, grace_s=INTERRUPT_GRACE_S, quiet=(Aborted,))
     return [(p1, p2) for p1, p2 in out]
 
 
