@@ -92,8 +92,8 @@ def no_pairs_reason(judged: list[tuple[list[float], list[bool]]], cfg) -> str:
         return f"{span}; none that may be chosen reaches pair.positive_min_score={cfg.positive_min_score:g}"
     return (
         f"{span}; {len(gaps)} that may be chosen {'reach' if len(gaps) > 1 else 'reaches'} "
-        f"pair.positive_min_score={cfg.positive_min_score:g}, and the widest gap below one of them is {max(gaps):.2f}, short of pair.student_margin={cfg.student_margin:g} "
-        f"(pair.margin={cfg.margin:g} below a teacher's answer)"
+        f"pair.positive_min_score={cfg.positive_min_score:g}, and the widest gap below one of them is {max(gaps):.2f}, "
+        f"short of pair.student_margin={cfg.student_margin:g} (pair.margin={cfg.margin:g} below a teacher's answer)"
     )
 
 
