@@ -246,8 +246,11 @@ def test_dno_run_with_api_judge_completes_an_iteration_and_never_writes_the_key(
             "iterations=1",
             "data.prompts_per_iteration=3",
             "data.test_prompts=3",
-            "sample.k=2",
+            "sample.k=4",
             "threads=1",
+            # any two candidates the weak judge tells apart make a pair (the prct rule's margins need a judge that
+            # separates them, which SmolLM2 on tiny-random's text seldom does: iteration 1 would stop, no pairs)
+            "pair.rule=all",
         ]
         + [f"judge.{x}" for x in judge]
         + [f"eval.judge.{x}" for x in judge]

@@ -106,8 +106,9 @@ def test_key_echoed_by_the_server_is_written_nowhere(status, tmp_path, capsys):
     if status == 401:  # a rejected key stops the run with one line naming the field and variable, not the key
         assert rc == 2 and "judge.api_key_env" in out.err and KEY_ENV in out.err
         assert out.err.strip().splitlines()[-1].startswith("dno: error:")
-    else:  # server errors after the retries are recorded failures (NaN), with the scrubbed reason kept
-        assert rc == 0
+    else:  # server errors after the retries are recorded failures (NaN), with the scrubbed reason kept; with
+        # every judgment failed, iteration 1 has nothing to train on and the run stops saying so
+        assert rc == 2 and "every judgment failed" in out.err.strip().splitlines()[-1]
         rows = [json.loads(line) for line in (tmp_path / "iter_1" / "judgments.jsonl").read_text().splitlines()]
         assert rows and all(r["info"].get("error") for r in rows)
         assert "***" in json.dumps(rows), "the echoed key is replaced, the rest of the reason kept"
@@ -118,7 +119,8 @@ def test_killed_mid_judging_and_resumed_against_a_real_server_writes_no_key(llam
     run_dir = tmp_path / "run"
     args = [*SMALL, *judge_args(llama_server.base_url, mode="pairwise", concurrency=2, max_retries=2)]
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", DNO_FAULT="iter1.judge.wrote.judge_usage.json")
-    cmd = [sys.executable, "-m", "dno.cli", "run", *args, "--run-dir", str(run_dir)]
+    # (stop after judging: whether SmolLM2's verdicts on tiny-random's text make a pair is beside the point here)
+    cmd = [sys.executable, "-m", "dno.cli", "run", *args, "--run-dir", str(run_dir), "--stop-after", "1:judge"]
     killed = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert killed.returncode == -9, killed.stderr[-2000:]
     env.pop("DNO_FAULT")
