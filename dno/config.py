@@ -60,9 +60,8 @@ class DataConfig:
     subset: str = ""
     """Hub datasets: the configuration (subset) name; "" = the default one."""
     prompt_column: str = ""
-    """The column holding the prompt: a string or a chat-messages list (trailing assistant turns are cut off);
-    "" = a `messages` list, else a `prompt` string, each row kept as it is. Naming it keeps only `id`, `task`,
-    the oracle's fields (when they check) and the gold answer."""
+    """The prompt's column: a string or a chat-messages list (trailing assistant turns cut off); "" = `messages`,
+    else `prompt`, rows kept whole. Naming it keeps only `id`, `task`, the oracle's fields and the gold answer."""
     gold_column: str = ""
     """A reference answer per prompt: a string, or a messages list whose last assistant turn is the answer
     (UltraFeedback's `chosen`); with `teacher.source: data` it joins the candidates. "" = a `gold` field if any."""
@@ -77,9 +76,8 @@ class DataConfig:
     test_prompts: int = setting(128, at_least(1))
     """Held-out test prompts on which win rate is reported."""
     ood_prompts: int = setting(128, at_least(0))
-    """Out-of-distribution test prompts (synthetic tasks only): the same skills phrased in templates and words
-    the training prompts never use (each task's `generate_ood`), evaluated per iteration beside the test
-    prompts, so a gain that only learned the generator's phrasing shows. 0 = none."""
+    """Out-of-distribution test prompts (synthetic tasks only): the same skills in templates and words training
+    never uses (`generate_ood`), evaluated beside the test prompts, so that a gain in phrasing alone shows. 0 = none."""
     seed: int = 1234
     """Fixes which prompts land in train, validation and test."""
 
@@ -118,8 +116,7 @@ class TeacherConfig:
     api_key_env: str = "OPENAI_API_KEY"
     """api teacher: the environment variable holding the key (never written anywhere)."""
     temperature: float = setting(0.0, at_least(0))
-    max_new_tokens: int = setting(0, at_least(0))
-    """0 = sample.max_new_tokens."""
+    max_new_tokens: int = setting(0, at_least(0))  # 0 = sample.max_new_tokens
 
 
 @dataclass
@@ -168,6 +165,9 @@ class JudgeConfig:
     position: Literal["both", "seeded"] = "both"
     """pairwise: `both` judges each pair in both orders and averages (2 requests); `seeded` judges one order
     chosen by a hash of the content (1 request, position bias cancels on average, reruns reproduce)."""
+    calibrate: bool = False
+    """pairwise, position both: average the two orders in log-odds, not probabilities, which cancels a constant
+    lean towards the first-shown answer instead of pulling every P(a ≻ b) towards ½ (docs/judges.md)."""
     concurrency: int = setting(8, at_least(1), launch=True)
     """api: requests in flight at once."""
     timeout_s: float = setting(60.0, above(0), launch=True)
@@ -188,13 +188,13 @@ class JudgeConfig:
     candidates it out-scores (DNO's r_t); `sigmoid`: 6 x mean σ(r_i - r_j) (Bradley-Terry r_t); `standardize`:
     3 + z-score, clipped to 0-6; `raw`: the rewards (set the pair thresholds in reward units)."""
     batch_size: int = setting(8, at_least(1), launch=True)
-    """reward_model: texts per forward pass."""
+    """reward_model: texts per forward pass; llm: questions per `generate` (left-padded, shortest first)."""
     max_length: int = setting(2048, at_least(1))
     """reward_model: tokens per text (prompt + response); longer ones are cut at the end and counted."""
     device: str = setting("auto", device_name, launch=True)
-    """reward_model: `auto` (cuda if available, else cpu), cpu, cuda, cuda:N or mps."""
+    """reward_model, llm: `auto` (cuda if available, else cpu), cpu, cuda, cuda:N or mps."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """reward_model: `auto` = bfloat16 on cuda, float32 elsewhere."""
+    """reward_model, llm: `auto` = bfloat16 on cuda, float32 elsewhere."""
     check_pairs: int = setting(24, at_least(0))
     """The training judge (not the oracle) is first checked on up to this many pairs of iteration 1's samples
     that the oracle ranks, both orders each: agreement and position consistency go to judge_check.json, the
@@ -420,11 +420,11 @@ def import_plugins(plugins: Any, source: str) -> None:
         import_module_or_file(spec, f"plugins[{i}]")
 
 
+PACKAGE_CONFIGS = Path(__file__).parent / "configs"
+
+
 def dump(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
-
-
-PACKAGE_CONFIGS = Path(__file__).parent / "configs"
 
 
 def find_config(name: str | None) -> Path:

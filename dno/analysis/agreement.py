@@ -6,6 +6,8 @@ splits. Every pair of distinct candidates that the oracle ranks strictly is judg
 
 - agreement: the judge's order-averaged preference p = ½(P(a≻b | a first) + 1 − P(b≻a | b first)) picks
   the oracle's winner (p > ½ counts 1, p = ½ counts ½); pairs the judge failed on are left out and counted.
+  A judge with `calibrate` averages in log-odds, which picks the same winner (both pick a exactly when
+  P(A | a first) > P(A | b first)): its agreement is the same, its probabilities further from ½.
 - position consistency: both single-order verdicts pick the same response (a judge that always says
   "the first one" scores 0).
 - first-position rate: how often a single-order verdict picks whichever response was shown first.
@@ -34,6 +36,7 @@ from tqdm.auto import tqdm
 
 from dno import io
 from dno.judges import build_judge
+from dno.judges.llm import logit
 from dno.judges.oracle import OracleJudge
 from dno.tasks import TASKS
 
@@ -75,18 +78,13 @@ def oracle_pairs(prompts, cands, max_pairs: int, seed: int = 0) -> list[tuple[di
     return out[:max_pairs]
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)  # a hard verdict (no log-probs) is a confident one, not an infinite one
-    return math.log(p / (1 - p))
-
-
 def calibrated_consistency(shown_first: list[tuple[float, float]]) -> tuple[float, float]:
     """(position consistency after calibration, the judge's lean towards the first shown as a logit) from
     each pair's (P(A) with the oracle winner shown first, P(A) with it shown second)."""
     if not shown_first:
         return math.nan, math.nan
-    bias = sum(_logit(p) for pair in shown_first for p in pair) / (2 * len(shown_first))
-    consistent = sum((_logit(p1) - bias > 0) != (_logit(p2) - bias > 0) for p1, p2 in shown_first)
+    bias = sum(logit(p) for pair in shown_first for p in pair) / (2 * len(shown_first))
+    consistent = sum((logit(p1) - bias > 0) != (logit(p2) - bias > 0) for p1, p2 in shown_first)
     return consistent / len(shown_first), bias
 
 

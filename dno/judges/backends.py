@@ -160,6 +160,10 @@ class APIBackend:
             self._sleep(attempt, retry_after)
         raise AssertionError("unreachable")
 
+    def complete_many(self, conversations: list[list[dict]], **kwargs) -> list[Completion]:
+        """One request each (concurrency comes from the judge's pool of threads)."""
+        return [self.complete(m, **kwargs) for m in conversations]
+
     @staticmethod
     def _completion(resp, attempts: int) -> Completion:
         choice = resp.choices[0]
@@ -180,14 +184,19 @@ class APIBackend:
 
 
 class LocalBackend:
-    """A causal LM in this process (transformers): a built-in name such as `smollm2-135m-instruct`, or a model directory."""
+    """A causal LM in this process (transformers): a built-in name such as `smollm2-135m-instruct`, or a model
+    directory, on `judge.device` in `judge.dtype` (auto: bfloat16 on cuda, float32 elsewhere). Requests are
+    answered `judge.batch_size` at a time: left-padded, one `generate` per batch."""
 
     def __init__(self, cfg, field_prefix: str = "judge"):
         from dno import models
 
         name = cfg.model or models.SMOLLM2
-        self.model, self.tok = models.load_policy(models.resolve(name), "float32")
+        device, self.dtype = judge_placement(cfg)
+        self.model, self.tok = models.load_policy(models.resolve(name), self.dtype, device=device)
         self.model.eval()
+        self.tok.padding_side = "left"  # each row's last position is its prompt's end, where the reply starts
+        self.batch_size = cfg.batch_size
         self._lock = threading.Lock()
         self.abort = threading.Event()
         self.stats = {"requests": 0}
@@ -196,6 +205,14 @@ class LocalBackend:
     def complete(
         self, messages: list[dict], *, max_tokens: int, temperature: float, seed: int, logprobs: int
     ) -> Completion:
+        return self.complete_many(
+            [messages], max_tokens=max_tokens, temperature=temperature, seed=seed, logprobs=logprobs
+        )[0]
+
+    def complete_many(
+        self, conversations: list[list[dict]], *, max_tokens: int, temperature: float, seed: int, logprobs: int
+    ) -> list[Completion]:
+        """One completion per conversation, generated together (the caller sizes the batch)."""
         import torch
 
         from dno.models import render_prompt
@@ -203,9 +220,13 @@ class LocalBackend:
         with self._lock, torch.no_grad():
             if self.abort.is_set():
                 raise Aborted()
-            self.stats["requests"] += 1
-            text = render_prompt(self.tok, messages)
-            enc = self.tok(text, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+            self.stats["requests"] += len(conversations)
+            enc = self.tok(
+                [render_prompt(self.tok, m) for m in conversations],
+                return_tensors="pt",
+                add_special_tokens=False,
+                padding=True,
+            ).to(self.model.device)
             torch.manual_seed(seed)
             sampling = (
                 dict(do_sample=True, temperature=temperature, top_k=0) if temperature > 0 else dict(do_sample=False)
@@ -215,26 +236,41 @@ class LocalBackend:
                 max_new_tokens=max_tokens,
                 pad_token_id=self.tok.pad_token_id,
                 eos_token_id=self.eos,
-                output_scores=True,
+                output_scores=bool(logprobs),
                 return_dict_in_generate=True,
                 **sampling,
             )
-            new = out.sequences[0, enc["input_ids"].shape[1] :].tolist()
-            end = next((i for i, t in enumerate(new) if t in self.eos), len(new))
-            tokens = []
-            if logprobs:
-                for i in range(end):
-                    lps = torch.log_softmax(out.scores[i][0].float(), dim=-1)
-                    top = torch.topk(lps, logprobs)
-                    alts = {self.tok.decode([int(t)]): float(v) for v, t in zip(top.values, top.indices)}
-                    alts.setdefault(self.tok.decode([new[i]]), float(lps[new[i]]))
-                    tokens.append((self.tok.decode([new[i]]), alts))
-            reply = self.tok.decode(new[:end], skip_special_tokens=True)
+            width, lengths = enc["input_ids"].shape[1], enc["attention_mask"].sum(dim=1).tolist()
+            return [self._completion(out, row, width, int(n), logprobs) for row, n in enumerate(lengths)]
+
+    def _completion(self, out, row: int, width: int, prompt_tokens: int, logprobs: int) -> Completion:
+        import torch
+
+        new = out.sequences[row, width:].tolist()
+        end = next((i for i, t in enumerate(new) if t in self.eos), len(new))
+        tokens = []
+        for i in range(end if logprobs else 0):
+            lps = torch.log_softmax(out.scores[i][row].float(), dim=-1)
+            top = torch.topk(lps, logprobs)
+            alts = {self.tok.decode([int(t)]): float(v) for v, t in zip(top.values, top.indices)}
+            alts.setdefault(self.tok.decode([new[i]]), float(lps[new[i]]))
+            tokens.append((self.tok.decode([new[i]]), alts))
         return Completion(
-            reply,
+            self.tok.decode(new[:end], skip_special_tokens=True),
             tokens if logprobs else None,
-            {"prompt_tokens": int(enc["input_ids"].shape[1]), "completion_tokens": len(new)},
+            {"prompt_tokens": prompt_tokens, "completion_tokens": min(end + 1, len(new))},
         )
+
+
+def judge_placement(cfg) -> tuple[str, str]:
+    """(device, dtype) of a judge model in this process: `judge.device` and `judge.dtype`, where `auto` means
+    cuda if available, and bfloat16 on cuda, float32 elsewhere (a judge's verdicts are worth full precision
+    where it costs little)."""
+    from dno import models
+
+    device = models.default_device() if cfg.device == "auto" else cfg.device
+    dtype = cfg.dtype if cfg.dtype != "auto" else "bfloat16" if device.startswith("cuda") else "float32"
+    return device, dtype
 
 
 def logprob_mass(alts: dict[str, float], letter: str) -> float:

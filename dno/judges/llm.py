@@ -6,7 +6,8 @@ pairwise: one request per ordered pair asks for a verdict "A" or "B". P(a ≻ b)
     gives log-probabilities (the A/B probability mass at the verdict token, renormalised), otherwise
     1 or 0 from the verdict. Position bias is cancelled by judging both orders and averaging
     (`position: both`), or by one order chosen by a hash of the content (`position: seeded`) so reruns
-    reproduce. `score()` turns comparisons into DNO's r_t estimate: candidate i's score is
+    reproduce; `calibrate` averages the two orders in log-odds instead, which cancels a constant lean towards
+    "A" exactly instead of pulling every P towards ½. `score()` turns comparisons into DNO's r_t estimate: candidate i's score is
     6 x mean_j P(i ≻ j) over the other candidates, on the same 0-6 scale as the rubric so that the
     pairing thresholds keep their meaning (a positive needs r ≥ 5/6 at the default 5).
 
@@ -110,6 +111,23 @@ def parse_verdict(completion) -> float | None:
     return 1.0 if letter == "A" else 0.0
 
 
+def logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)  # a hard verdict (no log-probs) is a confident one, not an infinite one
+    return math.log(p / (1 - p))
+
+
+def combine_orders(ps: Sequence[float], calibrate: bool) -> float:
+    """P(a ≻ b) from each order's verdict, already turned to P(a ≻ b) (NaN if any failed). Averaged as
+    probabilities, or with `calibrate` as log-odds: a judge's constant lean b towards the first shown adds +b
+    to one order's logit and −b to the other's, so their mean is free of it. A judge that says "A" with
+    P 0.95 when a is first and 0.80 when b is first gives 0.575 averaged, σ(0.78) = 0.68 calibrated."""
+    if any(math.isnan(p) for p in ps):
+        return math.nan
+    if calibrate:
+        return 1 / (1 + math.exp(-sum(logit(p) for p in ps) / len(ps)))
+    return sum(ps) / len(ps)
+
+
 # ---------------------------------------------------------------- the judge
 
 
@@ -126,6 +144,11 @@ class LLMJudge(Judge):
     @classmethod
     def check_config(cls, cfg, field_prefix: str) -> None:
         templates.load(cfg.template, cfg.mode, f"{field_prefix}.template")
+        if cfg.calibrate and (cfg.mode, cfg.position) != ("pairwise", "both"):
+            raise DnoError(
+                f"config: `{field_prefix}.calibrate` combines the two orders of a pair: it needs "
+                f"{field_prefix}.mode=pairwise and {field_prefix}.position=both (got {cfg.mode}, {cfg.position})"
+            )
 
     def __init__(self, cfg, backend, cache: JudgeCache, *, field_prefix: str = "judge"):
         self.cfg, self.backend, self.cache = cfg, backend, cache
@@ -133,7 +156,8 @@ class LLMJudge(Judge):
         self.template = templates.load(cfg.template, cfg.mode, f"{field_prefix}.template")
         self.max_tokens = cfg.max_tokens or (384 if cfg.mode == "pointwise" else 8)
         self.concurrency = cfg.concurrency if cfg.type == "api" else 1
-        self.name = f"{cfg.type}:{cfg.model or 'default'}:{cfg.mode}"
+        self.batch = getattr(backend, "batch_size", 1)  # questions a local model answers in one generate
+        self.name = f"{cfg.type}:{cfg.model or 'default'}:{cfg.mode}" + (":calibrated" if cfg.calibrate else "")
         self.settings = {
             "type": cfg.type,
             "model": cfg.model,
@@ -143,6 +167,7 @@ class LLMJudge(Judge):
             "seed": cfg.seed,
             "logprobs": cfg.logprobs,
             "parse_retries": cfg.parse_retries,
+            **({"dtype": backend.dtype} if hasattr(backend, "dtype") else {}),  # a local model's answers depend on it
         }
         self._lock = threading.Lock()
         self.usage_counts = {
@@ -157,61 +182,88 @@ class LLMJudge(Judge):
         }
         self.started = time.perf_counter()
 
-    # -- one question, through the cache
+    # -- questions, through the cache
     def _ask(self, text: str, parse) -> dict:
-        messages = [{"role": "user", "content": text}]
-        k = key(self.settings, self.template, messages)
+        return self._ask_many([(text, parse)])[0]
+
+    def _ask_many(self, questions: Sequence[tuple[str, object]], answered=None) -> list[dict]:
+        """One record per (text, parse) question: the cached answer, or the backend's, asked `batch` at a time
+        (shortest texts first, so a batch pads little) and re-asked in batches while it does not parse.
+        `answered(indices, records)` is called as they land; each batch is cached before the next is asked."""
+        out: list[dict | None] = [None] * len(questions)
+        keys = [key(self.settings, self.template, [{"role": "user", "content": t}]) for t, _ in questions]
+        misses = []
+        for i, k in enumerate(keys):
+            hit = self.cache.get(k)
+            if hit is None:
+                misses.append(i)
+            else:
+                out[i] = {**hit, "cached": True}
         with self._lock:
-            self.usage_counts["questions"] += 1
-        hit = self.cache.get(k)
-        if hit is not None:
-            with self._lock:
-                self.usage_counts["cache_hits"] += 1
-            return {**hit, "cached": True}
-        value, raw, tokens = None, "", {"prompt_tokens": 0, "completion_tokens": 0}
-        tries = self.cfg.parse_retries + 1
-        try:
-            for attempt in range(tries):
-                temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, 0.5)
-                comp = self.backend.complete(
-                    messages,
+            self.usage_counts["questions"] += len(questions)
+            self.usage_counts["cache_hits"] += len(questions) - len(misses)
+        if answered is not None and len(misses) < len(questions):
+            hits = [i for i in range(len(questions)) if out[i] is not None]
+            answered(hits, [out[i] for i in hits])
+        misses.sort(key=lambda i: len(questions[i][0]))
+        for b in range(0, len(misses), self.batch):
+            batch = misses[b : b + self.batch]
+            for i, rec in zip(batch, self._answer([questions[i] for i in batch])):
+                if rec["error"] is None or rec["error"] == "unparseable":
+                    self.cache.put(keys[i], rec)  # committed now: a crash after this point never pays for it again
+                out[i] = {**rec, "cached": False}
+            if answered is not None:
+                answered(batch, [out[i] for i in batch])
+        return out  # type: ignore[return-value]
+
+    def _answer(self, questions: Sequence[tuple[str, object]]) -> list[dict]:
+        """Ask the backend, re-asking (`parse_retries`, another seed, temperature ≥ 0.5) what does not parse."""
+        n = len(questions)
+        raw, value = [""] * n, [None] * n
+        tokens = [{"prompt_tokens": 0, "completion_tokens": 0} for _ in range(n)]
+        pending = list(range(n))
+        for attempt in range(self.cfg.parse_retries + 1):
+            try:
+                comps = self.backend.complete_many(
+                    [[{"role": "user", "content": questions[i][0]}] for i in pending],
                     max_tokens=self.max_tokens,
-                    temperature=temperature,
+                    temperature=self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, 0.5),
                     seed=self.cfg.seed + attempt,
                     logprobs=5 if (self.cfg.logprobs and self.mode == "pairwise") else 0,
                 )
-                raw = comp.text
-                for n in tokens:
-                    tokens[n] += comp.usage.get(n, 0)
+            except RequestFailed as e:  # after the transport's own retries: a failure, and not cached
                 with self._lock:
-                    for n in tokens:
-                        self.usage_counts[n] += comp.usage.get(n, 0)
-                    if attempt:
-                        self.usage_counts["parse_retries"] += 1
-                value = parse(comp)
-                if value is not None:
-                    break
-        except RequestFailed as e:
+                    self.usage_counts["transport_failures"] += n
+                return [{"value": None, "raw": raw[i], "error": str(e)} for i in range(n)]
+            for i, comp in zip(pending, comps):
+                raw[i] = comp.text
+                for name in tokens[i]:
+                    tokens[i][name] += comp.usage.get(name, 0)
+                value[i] = questions[i][1](comp)
             with self._lock:
-                self.usage_counts["transport_failures"] += 1
-            return {"value": None, "raw": raw, "error": str(e), "cached": False}
-        rec = {"value": value, "raw": raw, "error": None if value is not None else "unparseable", "usage": tokens}
+                for comp in comps:
+                    for name in ("prompt_tokens", "completion_tokens"):
+                        self.usage_counts[name] += comp.usage.get(name, 0)
+                if attempt:
+                    self.usage_counts["parse_retries"] += len(pending)
+            pending = [i for i in pending if value[i] is None]
+            if not pending:
+                break
         with self._lock:
-            self.usage_counts["answered"] += 1
-            if value is None:
-                self.usage_counts["unparseable"] += 1
-        self.cache.put(k, rec)  # committed now: a crash after this point never pays for it again
-        return {**rec, "cached": False}
+            self.usage_counts["answered"] += n
+            self.usage_counts["unparseable"] += sum(v is None for v in value)
+        return [
+            {"value": v, "raw": r, "error": None if v is not None else "unparseable", "usage": t}
+            for v, r, t in zip(value, raw, tokens)
+        ]
 
     # -- pointwise
-    def _pointwise(self, prompt: dict, candidates: Sequence[str]) -> dict:
-        text = templates.render_pointwise(self.template, prompt, candidates)
-
+    def _pointwise_question(self, prompt: dict, candidates: Sequence[str]) -> tuple[str, object]:
         def parse(comp):
             scores, reasons = parse_rubric(comp.text, len(candidates))
             return None if any(s is None for s in scores) else {"scores": scores, "reasons": reasons}
 
-        return self._ask(text, parse)
+        return templates.render_pointwise(self.template, prompt, candidates), parse
 
     # -- pairwise
     def _one_order(self, prompt: dict, a: str, b: str) -> dict:
@@ -226,8 +278,7 @@ class LLMJudge(Judge):
         first = (lo, hi) if h % 2 == 0 else (hi, lo)  # the same physical order whichever way round we are asked
         return [(first[0], first[1], first[0] != a)]
 
-    @staticmethod
-    def _combine(answers: list[tuple[dict, bool]]) -> tuple[float, list]:
+    def _combine(self, answers: list[tuple[dict, bool]]) -> tuple[float, list]:
         ps, details = [], []
         for rec, swapped in answers:
             p = rec["value"]
@@ -240,7 +291,7 @@ class LLMJudge(Judge):
                 }
             )
             ps.append(math.nan if p is None else (1 - p if swapped else p))
-        return (math.nan if any(math.isnan(p) for p in ps) else sum(ps) / len(ps)), details
+        return combine_orders(ps, self.cfg.calibrate), details
 
     def compare_shown(self, prompt: dict, first: str, second: str) -> float:
         """P(first ≻ second) from one request showing `first` as A (pairwise mode); position bias included."""
@@ -258,17 +309,17 @@ class LLMJudge(Judge):
         return self._combine([(self._one_order(prompt, x, y), s) for x, y, s in self._orders(prompt, a, b)])[0]
 
     # -- the Judge interface
-    def _jobs(self, prompt: dict, candidates: Sequence[str]) -> list:
-        """The independent requests that score one prompt: [(callable, tag)]."""
+    def _questions(self, prompt: dict, candidates: Sequence[str]) -> list[tuple[str, object, object]]:
+        """The independent questions that score one prompt: [(text, parse, tag)]."""
         if self.mode == "pointwise":
-            return [(lambda: self._pointwise(prompt, candidates), None)]
-        jobs = []
+            return [(*self._pointwise_question(prompt, candidates), None)]
+        out = []
         for i, j in itertools.combinations(range(len(candidates)), 2):
             if candidates[i] == candidates[j]:
                 continue
             for x, y, s in self._orders(prompt, candidates[i], candidates[j]):
-                jobs.append((lambda x=x, y=y: self._one_order(prompt, x, y), (i, j, s)))
-        return jobs
+                out.append((templates.render_pairwise(self.template, prompt, x, y), parse_verdict, (i, j, s)))
+        return out
 
     def _assemble(self, candidates: Sequence[str], results: list) -> Scores:
         n = len(candidates)
@@ -306,34 +357,40 @@ class LLMJudge(Judge):
         return self.score_many([prompt], [candidates])[0]
 
     def score_many(self, prompts: Sequence[dict], candidates: Sequence[Sequence[str]], progress=None) -> list[Scores]:
-        """All requests of all prompts go through one pool of `concurrency` workers."""
-        per_prompt = [self._jobs(p, c) for p, c in zip(prompts, candidates)]
-        results: list[list] = [[None] * len(jobs) for jobs in per_prompt]
-        remaining = [len(jobs) for jobs in per_prompt]
+        """Every question of every prompt: in batches on a local model, else through one pool of `concurrency`
+        workers. A prompt is assembled (and counted in `progress`) as soon as its last answer lands."""
+        per_prompt = [self._questions(p, c) for p, c in zip(prompts, candidates)]
+        results: list[list] = [[None] * len(qs) for qs in per_prompt]
+        remaining = [len(qs) for qs in per_prompt]
         out: list[Scores | None] = [None] * len(prompts)
         lock = threading.Lock()
 
-        def finish(pi: int) -> None:
-            out[pi] = self._assemble(candidates[pi], results[pi])
-            if progress is not None:
-                progress.update(1)
-
-        def run(pi: int, ji: int) -> None:
-            fn, tag = per_prompt[pi][ji]
-            results[pi][ji] = (fn(), tag)
+        def landed(pi: int, qi: int, rec: dict) -> None:
+            results[pi][qi] = (rec, per_prompt[pi][qi][2])
             with lock:
                 remaining[pi] -= 1
                 done = remaining[pi] == 0
             if done:
                 finish(pi)
 
-        for pi, jobs in enumerate(per_prompt):
-            if not jobs:
+        def finish(pi: int) -> None:
+            out[pi] = self._assemble(candidates[pi], results[pi])
+            if progress is not None:
+                progress.update(1)
+
+        for pi, qs in enumerate(per_prompt):
+            if not qs:
                 finish(pi)
-        work = [(pi, ji) for pi, jobs in enumerate(per_prompt) for ji in range(len(jobs))]
+        work = [(pi, qi) for pi, qs in enumerate(per_prompt) for qi in range(len(qs))]
+        if self.batch > 1:
+            self._ask_many(
+                [per_prompt[pi][qi][:2] for pi, qi in work],
+                answered=lambda idx, recs: [landed(*work[w], rec) for w, rec in zip(idx, recs)],
+            )
+            return out  # type: ignore[return-value]
         self.backend.abort.clear()
         run_jobs(
-            [lambda pi=pi, ji=ji: run(pi, ji) for pi, ji in work],
+            [lambda pi=pi, qi=qi: landed(pi, qi, self._ask(*per_prompt[pi][qi][:2])) for pi, qi in work],
             self.concurrency,
             self.backend.abort,
             grace_s=INTERRUPT_GRACE_S,

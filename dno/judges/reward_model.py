@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dno import faults
 from dno.errors import DnoError
+from dno.judges.backends import judge_placement
 from dno.judges.base import JUDGES, Judge, Scores, compare_from_scores, scores_from_comparisons
 from dno.judges.cache import JudgeCache, key
 
@@ -113,8 +114,7 @@ class RewardModelJudge(Judge):
 
         self.field = f"{field_prefix}.model"
         path = check_model_dir(cfg.model, self.field)
-        self.device = models.default_device() if cfg.device == "auto" else cfg.device
-        dtype = cfg.dtype if cfg.dtype != "auto" else "bfloat16" if self.device.startswith("cuda") else "float32"
+        self.device, dtype = judge_placement(cfg)
         try:
             model = AutoModelForSequenceClassification.from_pretrained(str(path), dtype=models.DTYPES[dtype])
             self.model = model.to(self.device).eval()

@@ -255,3 +255,58 @@ def test_a_callable_judge_that_hangs_or_returns_nonsense_is_named_in_one_line(tm
     with pytest.raises(DnoError, match=re.escape(message)) as e:
         judge.score(PROMPT, ["a", "b"])
     assert "judge.function" in str(e.value) and "\n" not in str(e.value)
+
+
+class LeansTowardsA:
+    """A backend that always answers "A", more surely when the better answer (the shorter) is shown first:
+    P(A) 0.95 then, 0.80 when it is shown second: the signal of a small judge under a strong position bias."""
+
+    def __init__(self):
+        import threading
+
+        self.abort, self.stats = threading.Event(), {"requests": 0}
+
+    def complete(self, messages, **_):
+        text = messages[0]["content"]
+        a = text.split("<response A>\n")[1].split("\n</response A>")[0]
+        b = text.split("<response B>\n")[1].split("\n</response B>")[0]
+        p = 0.95 if len(a) < len(b) else 0.80
+        self.stats["requests"] += 1
+        return Completion("A", [("A", {"A": math.log(p), "B": math.log(1 - p)})])
+
+    def complete_many(self, conversations, **kwargs):
+        return [self.complete(m, **kwargs) for m in conversations]
+
+
+def _leaning_judge(tmp_path, *overrides):
+    from dno.judges.llm import LLMJudge
+
+    cfg = load_config(None, ["judge.type=llm", "judge.mode=pairwise", *overrides]).judge
+    return LLMJudge(cfg, LeansTowardsA(), JudgeCache(tmp_path / "answers.sqlite"))
+
+
+def test_calibrated_orders_cancel_a_lean_towards_a_that_averaging_keeps(tmp_path):
+    def sigmoid(x):
+        return 1 / (1 + math.exp(-x))
+
+    logit = math.log(0.95 / 0.05) - math.log(0.80 / 0.20)
+    plain = _leaning_judge(tmp_path / "plain")
+    calibrated = _leaning_judge(tmp_path / "calibrated", "judge.calibrate=true")
+    assert plain.compare(PROMPT, "5", "5 is it") == pytest.approx((0.95 + 0.20) / 2)
+    assert calibrated.compare(PROMPT, "5", "5 is it") == pytest.approx(sigmoid(logit / 2))
+    assert calibrated.compare(PROMPT, "5 is it", "5") == pytest.approx(1 - sigmoid(logit / 2))
+    # the scores the pair rules read: averaged, the best of three sits at 3.45 (below the default threshold 3.5,
+    # 0.9 above the worst); calibrated, at 4.11 (2.22 above it)
+    cands = ["5", "5 it is", "the answer is 5"]
+    s_plain, s_cal = plain.score(PROMPT, cands).scores, calibrated.score(PROMPT, cands).scores
+    assert s_plain[0] == pytest.approx(6 * 0.575) and s_cal[0] == pytest.approx(6 * sigmoid(logit / 2))
+    assert s_cal[0] - s_cal[2] > 2 > s_plain[0] - s_plain[2]
+    assert sorted(range(3), key=s_plain.__getitem__) == sorted(range(3), key=s_cal.__getitem__) == [2, 1, 0]
+    assert calibrated.name.endswith(":calibrated")
+
+
+def test_calibrate_needs_both_orders_of_a_pairwise_judge():
+    with pytest.raises(DnoError, match="judge.calibrate.*position=both"):
+        load_config(None, ["judge.type=llm", "judge.mode=pairwise", "judge.position=seeded", "judge.calibrate=true"])
+    with pytest.raises(DnoError, match="judge.calibrate.*mode=pairwise"):
+        load_config(None, ["judge.type=llm", "judge.calibrate=true"])

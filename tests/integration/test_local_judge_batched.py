@@ -1,0 +1,54 @@
+"""The local LLM judge answers `judge.batch_size` questions per `generate` (left-padded). On the real SmolLM2 the
+batched verdicts are the one-at-a-time ones: the same letters, the same soft P(A) to float precision."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from dno.config import load_config
+from dno.judges import build_judge
+
+pytest.importorskip("gguf")
+
+PROMPTS = [
+    {"id": f"p{i}", "messages": [{"role": "user", "content": f"What is {a} + {b}? Answer with just the number."}]}
+    for i, (a, b) in enumerate([(17, 25), (8, 9), (41, 33)])
+]
+CANDIDATES = [
+    ["42", "17 + 25 = 32", "The answer is 42, because 17 plus 25 is 42."],
+    ["17", "8 + 9 = 17", "I think it is 16."],
+    ["74", "The sum of 41 and 33 is seventy-four.", "41 + 33 = 75"],
+]
+
+
+def _judge(tmp_path, batch_size: int, *over):
+    cfg = load_config(
+        None, ["judge.type=llm", "judge.mode=pairwise", f"judge.batch_size={batch_size}", "judge.device=cpu", *over]
+    ).judge
+    judge = build_judge(cfg, cache_dir=tmp_path)
+    calls = []
+    generate = judge.backend.model.generate
+    judge.backend.model.generate = lambda **kw: calls.append(kw["input_ids"].shape[0]) or generate(**kw)
+    return judge, calls
+
+
+def test_batched_verdicts_are_the_one_at_a_time_ones(tmp_path):
+    one, one_calls = _judge(tmp_path / "one", 1)
+    many, many_calls = _judge(tmp_path / "many", 8)
+    a = one.score_many(PROMPTS, CANDIDATES)
+    b = many.score_many(PROMPTS, CANDIDATES)
+    assert len(one_calls) == 18 and set(one_calls) == {1}  # 3 prompts x 3 pairs x 2 orders
+    assert many_calls == [8, 8, 2]
+    for x, y in zip(a, b):
+        assert x.scores == pytest.approx(y.scores, abs=1e-4)
+        for pair, details in x.info["comparisons"].items():
+            for d1, d2 in zip(details, y.info["comparisons"][pair]):
+                assert d1["p_shown_a"] == pytest.approx(d2["p_shown_a"], abs=1e-4) and d1["error"] == d2["error"]
+    assert all(not math.isnan(s) for x in b for s in x.scores)
+    u = many.usage()
+    assert u["questions"] == 18 and u["answered"] == 18 and u["cache_hits"] == 0 and u["completion_tokens"] >= 18
+    again, again_calls = _judge(tmp_path / "many", 8)
+    assert [s.scores for s in again.score_many(PROMPTS, CANDIDATES)] == [s.scores for s in b]
+    assert again_calls == [] and again.usage()["cache_hits"] == 18
