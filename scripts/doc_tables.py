@@ -375,7 +375,8 @@ def judges_table(items: list[str]) -> str:
 
     ref_run = items[0].partition(":")[2]
     on_fresh = heldout(ref_run) is not None
-    head = ["judge", "agreement %", "position consistency %", "calibrated %", "run", "test win rate vs π_0"]
+    head = ["judge", "pairs judged", "agreement %", "position consistency %", "calibrated %", "run"]
+    head += ["test win rate vs π_0"]
     head += ["OOD win rate", "fresh prompts win rate", f"PGR ({'fresh' if on_fresh else 'test'} prompts)"]
     ref = None
     rows = []
@@ -391,6 +392,7 @@ def judges_table(items: list[str]) -> str:
         rows.append(
             [
                 f"`{agree.removeprefix('agree_')}`" if a else "oracle",
+                f"{a['judged']} / {a['pairs']}" if a else DASH,
                 pct(a["agreement"]) if a else "100 (itself)" if k == 0 else DASH,
                 pct(a["position_consistency"]) if a else DASH,
                 pct(a.get("position_consistency_calibrated")) if a else DASH,

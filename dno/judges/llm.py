@@ -188,15 +188,16 @@ class LLMJudge(Judge):
 
     def _ask_many(self, questions: Sequence[tuple[str, object]], answered=None) -> list[dict]:
         """One record per (text, parse) question: the cached answer, or the backend's, asked `batch` at a time
-        (shortest texts first, so a batch pads little) and re-asked in batches while it does not parse.
-        `answered(indices, records)` is called as they land; each batch is cached before the next is asked."""
+        (shortest texts first, so a batch pads little) and re-asked in batches while it does not parse. A text
+        asked twice is answered once (the second is a cache hit, as it would be asked later). `answered(indices,
+        records)` is called as they land; each batch is cached before the next is asked."""
         out: list[dict | None] = [None] * len(questions)
         keys = [key(self.settings, self.template, [{"role": "user", "content": t}]) for t, _ in questions]
-        misses = []
+        misses: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
-            hit = self.cache.get(k)
+            hit = None if k in misses else self.cache.get(k)
             if hit is None:
-                misses.append(i)
+                misses.setdefault(k, []).append(i)
             else:
                 out[i] = {**hit, "cached": True}
         with self._lock:
@@ -205,15 +206,18 @@ class LLMJudge(Judge):
         if answered is not None and len(misses) < len(questions):
             hits = [i for i in range(len(questions)) if out[i] is not None]
             answered(hits, [out[i] for i in hits])
-        misses.sort(key=lambda i: len(questions[i][0]))
-        for b in range(0, len(misses), self.batch):
-            batch = misses[b : b + self.batch]
-            for i, rec in zip(batch, self._answer([questions[i] for i in batch])):
+        todo = sorted(misses.values(), key=lambda same: len(questions[same[0]][0]))
+        for b in range(0, len(todo), self.batch):
+            batch = todo[b : b + self.batch]
+            for same, rec in zip(batch, self._answer([questions[same[0]] for same in batch])):
                 if rec["error"] is None or rec["error"] == "unparseable":
-                    self.cache.put(keys[i], rec)  # committed now: a crash after this point never pays for it again
-                out[i] = {**rec, "cached": False}
+                    self.cache.put(keys[same[0]], rec)  # committed now: a crash after this never pays for it again
+                out[same[0]] = {**rec, "cached": False}
+                for i in same[1:]:
+                    out[i] = {**rec, "cached": True}
             if answered is not None:
-                answered(batch, [out[i] for i in batch])
+                landed = [i for same in batch for i in same]
+                answered(landed, [out[i] for i in landed])
         return out  # type: ignore[return-value]
 
     def _answer(self, questions: Sequence[tuple[str, object]]) -> list[dict]:

@@ -140,14 +140,23 @@ def test_the_judges_table_measures_each_judge_against_the_oracle_run(tmp_path, m
 
     run("clean", 0.70, 0.60)
     run("noisy", 0.65, 0.55)
-    write("agree_noisy", {"agreement": 0.8, "position_consistency": 0.7, "position_consistency_calibrated": 0.7})
+    write(
+        "agree_noisy",
+        {
+            "agreement": 0.8,
+            "position_consistency": 0.7,
+            "position_consistency_calibrated": 0.7,
+            "judged": 9,
+            "pairs": 10,
+        },
+    )
     rows = tables.judges_table(["-:clean", "agree_noisy:noisy", "agree_noisy:-"]).splitlines()
     assert rows[0].endswith("| fresh prompts win rate | PGR (fresh prompts) |")
     assert rows[2].startswith(
-        "| oracle | 100 (itself) | – | – | `clean` | 70.0 (65.0–75.0) | 55.0 | 60.0 (57.0–63.0) |"
+        "| oracle | – | 100 (itself) | – | – | `clean` | 70.0 (65.0–75.0) | 55.0 | 60.0 (57.0–63.0) |"
     )
     assert rows[3].endswith("| `noisy` | 65.0 (60.0–70.0) | 55.0 | 55.0 (52.0–58.0) | 0.50 |")  # (55-50)/(60-50)
-    assert rows[4] == "| `noisy` | 80.0 | 70.0 | 70.0 | – | – | – | – | – |"
+    assert rows[4] == "| `noisy` | 9 / 10 | 80.0 | 70.0 | 70.0 | – | – | – | – | – |"  # pairs left out: judge failed
     (tmp_path / "heldout_clean.json").unlink()  # no fresh prompts for the oracle run: PGR on the test prompts
     rows = tables.judges_table(["-:clean", "agree_noisy:noisy"]).splitlines()
     assert rows[0].endswith("| PGR (test prompts) |") and rows[3].endswith("| 0.75 |")  # (65-50)/(70-50)

@@ -310,3 +310,16 @@ def test_calibrate_needs_both_orders_of_a_pairwise_judge():
         load_config(None, ["judge.type=llm", "judge.mode=pairwise", "judge.position=seeded", "judge.calibrate=true"])
     with pytest.raises(DnoError, match="judge.calibrate.*mode=pairwise"):
         load_config(None, ["judge.type=llm", "judge.calibrate=true"])
+
+
+def test_a_batched_judge_asks_a_text_repeated_in_a_stage_once(tmp_path):
+    """Candidates repeat (short answers are often sampled twice): the same question then appears for several pairs.
+    Batched, it is answered once and counted as a cache hit, as it is when the questions are asked one by one."""
+    one = _leaning_judge(tmp_path / "one")
+    batched = _leaning_judge(tmp_path / "batched")
+    batched.backend.batch_size = batched.batch = 8
+    cands = [["5", "5 it is", "5"], ["5 it is", "5"]]  # the same two texts in both prompts
+    scores = [j.score_many([PROMPT, PROMPT], cands) for j in (one, batched)]
+    assert [s.scores for s in scores[0]] == [s.scores for s in scores[1]]
+    for j in (one, batched):  # 3 pairs of distinct texts x 2 orders, 2 distinct questions among them
+        assert j.usage()["questions"] == 6 and j.usage()["cache_hits"] == 4 and j.backend.stats["requests"] == 2
