@@ -188,7 +188,7 @@ class JudgeConfig:
     candidates it out-scores (DNO's r_t); `sigmoid`: 6 x mean σ(r_i - r_j) (Bradley-Terry r_t); `standardize`:
     3 + z-score, clipped to 0-6; `raw`: the rewards (set the pair thresholds in reward units)."""
     batch_size: int = setting(8, at_least(1), launch=True)
-    """reward_model: texts per forward pass; llm: questions per `generate` (left-padded, shortest first)."""
+    """reward_model: texts per forward pass; llm: questions per `generate` (left-padded)."""
     max_length: int = setting(2048, at_least(1))
     """reward_model: tokens per text (prompt + response); longer ones are cut at the end and counted."""
     device: str = setting("auto", device_name, launch=True)

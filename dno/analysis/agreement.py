@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from dno import io
 from dno.judges import build_judge
-from dno.judges.llm import logit
+from dno.judges.base import logit
 from dno.judges.oracle import OracleJudge
 from dno.tasks import TASKS
 
@@ -92,7 +92,8 @@ def _both_orders(judge, pairs) -> list[tuple[float, float]]:
     """(P(winner ≻ loser) shown first, P(loser ≻ winner) shown first) per pair. The requests run one at a time
     on a daemon worker of the judges' pool, so Ctrl-C or SIGTERM stops a check hanging on a silent server
     within the judges' grace period. One at a time: a judge's own `score_many` pool shares one abort event
-    between its calls, and concurrent calls would see each other's aborts."""
+    between its calls, and concurrent calls would see each other's aborts. A local model that batches
+    (`judge.batch_size`) answers them all through `compare_shown_many` instead."""
     from dno.judges.backends import Aborted
     from dno.judges.llm import INTERRUPT_GRACE_S
     from dno.judges.pool import run_jobs
@@ -106,6 +107,11 @@ def _both_orders(judge, pairs) -> list[tuple[float, float]]:
         out[i][k] = judge.compare_shown(prompt, *((win, lose) if k == 0 else (lose, win)))
         progress.update()
 
+    if getattr(judge, "batch", 1) > 1:  # a local model: many questions per generate, nothing to wait on
+        with progress:
+            shown = [(p, *((win, lose) if k == 0 else (lose, win))) for p, win, lose in pairs for k in (0, 1)]
+            flat = judge.compare_shown_many(shown, progress)
+        return list(zip(flat[::2], flat[1::2]))
     backend = getattr(judge, "backend", None)
     abort = getattr(backend, "abort", None) or threading.Event()
     abort.clear()

@@ -72,6 +72,15 @@ class Judge:
         measurements); judges that see no order answer `compare`."""
         return self.compare(prompt, first, second)
 
+    def compare_shown_many(self, shown: Sequence[tuple[dict, str, str]], progress=None) -> list[float]:
+        """`compare_shown` of each (prompt, first, second); judges that batch (a local model) override this."""
+        out = []
+        for prompt, first, second in shown:
+            out.append(self.compare_shown(prompt, first, second))
+            if progress is not None:
+                progress.update(1)
+        return out
+
     def score_many(self, prompts: Sequence[dict], candidates: Sequence[Sequence[str]], progress=None) -> list[Scores]:
         """Score many prompts (judges that can, e.g. concurrent API judges, override this)."""
         out = []
@@ -95,6 +104,23 @@ def compare_from_scores(a: float, b: float) -> float:
     if math.isnan(a) or math.isnan(b):
         return math.nan
     return 1.0 if a > b else 0.0 if a < b else 0.5
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)  # a hard verdict (no log-probs) is a confident one, not an infinite one
+    return math.log(p / (1 - p))
+
+
+def combine_orders(ps: Sequence[float], calibrate: bool) -> float:
+    """P(a ≻ b) from each order's verdict, already turned to P(a ≻ b) (NaN if any failed). Averaged as
+    probabilities, or with `calibrate` as log-odds: a judge's constant lean b towards the first shown adds +b
+    to one order's logit and −b to the other's, so their mean is free of it. A judge that says "A" with
+    P 0.95 when a is first and 0.80 when b is first gives 0.575 averaged, σ(0.78) = 0.68 calibrated."""
+    if any(math.isnan(p) for p in ps):
+        return math.nan
+    if calibrate:
+        return 1 / (1 + math.exp(-sum(logit(p) for p in ps) / len(ps)))
+    return sum(ps) / len(ps)
 
 
 def mean_win_rates(p: Sequence[Sequence[float]], *, scale: float = 1.0, alone: float = math.nan) -> list[float]:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dno.errors import DnoError
 from dno.judges import templates
 from dno.judges.backends import Aborted, APIBackend, LocalBackend, RequestFailed, check_api, logprob_mass
-from dno.judges.base import JUDGES, SCALE, Judge, Scores, scores_from_comparisons
+from dno.judges.base import JUDGES, SCALE, Judge, Scores, combine_orders, compare_from_scores, scores_from_comparisons
 from dno.judges.cache import JudgeCache, key
 from dno.judges.pool import run_jobs
 
@@ -111,23 +111,6 @@ def parse_verdict(completion) -> float | None:
     return 1.0 if letter == "A" else 0.0
 
 
-def logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)  # a hard verdict (no log-probs) is a confident one, not an infinite one
-    return math.log(p / (1 - p))
-
-
-def combine_orders(ps: Sequence[float], calibrate: bool) -> float:
-    """P(a ≻ b) from each order's verdict, already turned to P(a ≻ b) (NaN if any failed). Averaged as
-    probabilities, or with `calibrate` as log-odds: a judge's constant lean b towards the first shown adds +b
-    to one order's logit and −b to the other's, so their mean is free of it. A judge that says "A" with
-    P 0.95 when a is first and 0.80 when b is first gives 0.575 averaged, σ(0.78) = 0.68 calibrated."""
-    if any(math.isnan(p) for p in ps):
-        return math.nan
-    if calibrate:
-        return 1 / (1 + math.exp(-sum(logit(p) for p in ps) / len(ps)))
-    return sum(ps) / len(ps)
-
-
 # ---------------------------------------------------------------- the judge
 
 
@@ -187,8 +170,9 @@ class LLMJudge(Judge):
         return self._ask_many([(text, parse)])[0]
 
     def _ask_many(self, questions: Sequence[tuple[str, object]], answered=None) -> list[dict]:
-        """One record per (text, parse) question: the cached answer, or the backend's, asked `batch` at a time
-        (shortest texts first, so a batch pads little) and re-asked in batches while it does not parse. A text
+        """One record per (text, parse) question: the cached answer, or the backend's, asked `batch` at a time in
+        order (a prompt's questions together: they differ in length little, and it finishes early) and re-asked
+        in batches while it does not parse. A text
         asked twice is answered once (the second is a cache hit, as it would be asked later). `answered(indices,
         records)` is called as they land; each batch is cached before the next is asked."""
         out: list[dict | None] = [None] * len(questions)
@@ -206,7 +190,7 @@ class LLMJudge(Judge):
         if answered is not None and len(misses) < len(questions):
             hits = [i for i in range(len(questions)) if out[i] is not None]
             answered(hits, [out[i] for i in hits])
-        todo = sorted(misses.values(), key=lambda same: len(questions[same[0]][0]))
+        todo = list(misses.values())
         for b in range(0, len(todo), self.batch):
             batch = todo[b : b + self.batch]
             for same, rec in zip(batch, self._answer([questions[same[0]] for same in batch])):
@@ -303,6 +287,15 @@ class LLMJudge(Judge):
             return super().compare(prompt, first, second)
         p = self._one_order(prompt, first, second)["value"]
         return math.nan if p is None else p
+
+    def compare_shown_many(self, shown: Sequence[tuple[dict, str, str]], progress=None) -> list[float]:
+        """`compare_shown` of many (prompt, first, second): in batches on a local model."""
+        if self.mode != "pairwise":
+            scores = self.score_many([p for p, _, _ in shown], [[a, b] for _, a, b in shown], progress)
+            return [compare_from_scores(*s.scores) for s in scores]
+        questions = [(templates.render_pairwise(self.template, p, a, b), parse_verdict) for p, a, b in shown]
+        tick = (lambda idx, recs: progress.update(len(idx))) if progress is not None else None
+        return [math.nan if r["value"] is None else r["value"] for r in self._ask_many(questions, tick)]
 
     def compare(self, prompt: dict, a: str, b: str) -> float:
         """P(a ≻ b) in [0, 1]; NaN when the judge failed (never a fake 0.5)."""

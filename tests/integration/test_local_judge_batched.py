@@ -52,3 +52,23 @@ def test_batched_verdicts_are_the_one_at_a_time_ones(tmp_path):
     again, again_calls = _judge(tmp_path / "many", 8)
     assert [s.scores for s in again.score_many(PROMPTS, CANDIDATES)] == [s.scores for s in b]
     assert again_calls == [] and again.usage()["cache_hits"] == 18
+
+
+def test_dno_agree_on_a_batched_local_judge_measures_what_one_at_a_time_does(tmp_path):
+    from dno.analysis.agreement import measure, oracle_pairs
+
+    for p, a in zip(PROMPTS, (42, 17, 74)):
+        p.update(task="arithmetic", answer=a)
+    pairs = oracle_pairs(PROMPTS, CANDIDATES, 60)
+    one, _ = _judge(tmp_path / "one", 1)
+    many, calls = _judge(tmp_path / "many", 8, "judge.mode=pointwise", "judge.max_tokens=24", "judge.parse_retries=0")
+    many_pairwise, pairwise_calls = _judge(tmp_path / "many_pairwise", 8)
+    a, b = measure(one, pairs), measure(many_pairwise, pairs)
+    assert len(pairs) >= 4 and pairwise_calls == [8] * (2 * len(pairs) // 8) + [2 * len(pairs) % 8] * (
+        len(pairs) % 4 > 0
+    )
+    for x, y in zip(a["rows"], b["rows"]):
+        assert x["p_winner_first"] == pytest.approx(y["p_winner_first"], abs=1e-4, nan_ok=True)
+    assert a["agreement"] == b["agreement"] and a["position_consistency"] == b["position_consistency"]
+    pointwise = measure(many, pairs)  # rubric answers for [a, b] and [b, a], batched too
+    assert pointwise["pairs"] == len(pairs) and calls and max(calls) > 1
