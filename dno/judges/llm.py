@@ -7,9 +7,9 @@ pairwise: one request per ordered pair asks for a verdict "A" or "B". P(a ≻ b)
     1 or 0 from the verdict. Position bias is cancelled by judging both orders and averaging
     (`position: both`), or by one order chosen by a hash of the content (`position: seeded`) so reruns
     reproduce; `calibrate` averages the two orders in log-odds instead, which cancels a constant lean towards
-    "A" exactly instead of pulling every P towards ½. `score()` turns comparisons into DNO's r_t estimate: candidate i's score is
-    6 x mean_j P(i ≻ j) over the other candidates, on the same 0-6 scale as the rubric so that the
-    pairing thresholds keep their meaning (a positive needs r ≥ 5/6 at the default 5).
+    "A" exactly instead of pulling every P towards ½. `score()` turns comparisons into DNO's r_t estimate:
+    candidate i's score is 6 x mean_j P(i ≻ j) over the other candidates, on the same 0-6 scale as the rubric
+    so that the pairing thresholds keep their meaning (pair.positive_min_score 3.5 asks for r ≥ 0.58).
 
 Every request goes through the answer cache first. An answer that does not parse is asked again
 (`parse_retries`, with a different seed and temperature ≥ 0.5) and then recorded as a failure with its
@@ -172,9 +172,9 @@ class LLMJudge(Judge):
     def _ask_many(self, questions: Sequence[tuple[str, object]], answered=None) -> list[dict]:
         """One record per (text, parse) question: the cached answer, or the backend's, asked `batch` at a time in
         order (a prompt's questions together: they differ in length little, and it finishes early) and re-asked
-        in batches while it does not parse. A text
-        asked twice is answered once (the second is a cache hit, as it would be asked later). `answered(indices,
-        records)` is called as they land; each batch is cached before the next is asked."""
+        in batches while it does not parse. A text asked twice is answered once (the second is a cache hit, as
+        it would be asked later). `answered(indices, records)` is called as they land; each batch is cached
+        before the next is asked."""
         out: list[dict | None] = [None] * len(questions)
         keys = [key(self.settings, self.template, [{"role": "user", "content": t}]) for t, _ in questions]
         misses: dict[str, list[int]] = {}
