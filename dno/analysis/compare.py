@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dno import io
-from dno.analysis.stats import summarize
+from dno.analysis.stats import common_opening, summarize
 from dno.errors import DnoError
 from dno.judges.base import Judge, compare_from_scores, score_all
 
@@ -86,5 +86,6 @@ def judge_against_baseline(
         judge=judge.name,
         mean_score=statistics.fmean(ps) if ps else math.nan,
         baseline_mean_score=statistics.fmean(bs) if bs else math.nan,
+        opening=common_opening([a["response"] for a in policy], [b["response"] for b in baseline]),
     )
     return m

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -136,6 +138,22 @@ def length_controlled_win_rate(
         out["lc_ci_low"] = float(lcs[int(math.floor((1 - level) / 2 * resamples))])
         out["lc_ci_high"] = float(lcs[min(resamples - 1, int(math.ceil((1 + level) / 2 * resamples)) - 1)])
     return out
+
+
+def common_opening(responses: Sequence[str], baseline: Sequence[str]) -> dict:
+    """The policy's most common first word (lower-cased) and the share of its answers that open with it, beside
+    the baseline's share of the same opening. A policy that opens most answers alike, whatever the prompt, has
+    often learned a quirk of its judge (or collapsed): the report flags it."""
+
+    def first(text: str) -> str:
+        m = re.search(r"\w+", text.lower())
+        return m.group(0) if m else ""
+
+    counts = Counter(first(r) for r in responses)
+    word, n = counts.most_common(1)[0] if counts else ("", 0)
+    share = n / len(responses) if responses else math.nan
+    base = sum(first(b) == word for b in baseline) / len(baseline) if baseline else math.nan
+    return {"word": word, "share": share, "baseline_share": base}
 
 
 # ---- everything at once -----------------------------------------------------------------------------

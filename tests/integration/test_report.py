@@ -259,3 +259,19 @@ def test_report_shows_out_of_distribution_win_rates_and_warns_when_they_diverge(
     assert "iteration 3: out of distribution, `arithmetic` is worse than iteration 0 (win rate 10.0%" in text
     assert "iteration 1: the test win rate rose" not in text
     _not_blank(run / "winrate.png")
+
+
+def test_one_opening_for_most_answers_is_flagged_against_the_baselines_share(tmp_path):
+    """The policy that learned its judge's quirk: most answers begin alike, which the baseline's do not."""
+    run = make_run(tmp_path / "run")
+    for t, opening in {
+        1: {"word": "the", "share": 0.44, "baseline_share": 0.44},  # as common as π_0's: no warning
+        2: {"word": "a", "share": 0.35, "baseline_share": 0.11},
+        3: {"word": "awesome", "share": 0.52, "baseline_share": 0.0},
+    }.items():
+        m = io.read_json(run / f"iter_{t}" / "eval" / "metrics.json")
+        io.write_json(run / f"iter_{t}" / "eval" / "metrics.json", {**m, "opening": opening})
+    text = write_report([run]).read_text()
+    assert "iteration 3: 52.0% of the answers begin with “awesome” (the baseline's: 0.0%)" in text
+    assert "iteration 2: 35.0% of the answers begin with “a”" in text
+    assert "iteration 1: 44.0% of the answers begin" not in text

@@ -23,6 +23,9 @@ LENGTH_WARN_RATIO = 1.5
 """Warn when an iteration's answers are this many times as long as iteration 0's."""
 LENGTH_GAIN_WARN = 0.05
 """Warn when the raw win rate exceeds the length-controlled one by this much."""
+OPENING_WARN = (0.25, 3.0)
+"""Warn when one first word opens at least this share of an iteration's answers and this many times the baseline's
+share: the same opening whatever the prompt is often a judge's quirk learned."""
 OOD_DIVERGENCE_WARN = 0.02
 """Warn when, from one iteration to the next, the test win rate rises and the out-of-distribution one falls
 by at least this much."""
@@ -254,6 +257,13 @@ def warnings(run: RunData) -> list[str]:
                     + (f", iteration 0: {pct(ref)}%" if ref0 else "")
                     + ")."
                 )
+        o = m.get("opening") or {}
+        if o.get("share", 0) >= OPENING_WARN[0] and o["share"] >= OPENING_WARN[1] * o["baseline_share"]:
+            out.append(
+                f"{run.label} iteration {t}: {pct(o['share'])}% of the answers begin with “{o['word']}” (the "
+                f"baseline's: {pct(o['baseline_share'])}%): one opening whatever the prompt is often a quirk of "
+                "the judge that the policy learned; read the answers."
+            )
         if m.get("failures"):
             out.append(
                 f"{run.label} iteration {t}: {m['failures']} of {m['n']} evaluation judgments failed and are left out."

@@ -42,6 +42,17 @@ def test_outcomes_metrics_and_judgments_rows(tmp_path):
     assert [(r["policy_length"], r["baseline_length"]) for r in out] == [(2, 2), (2, 1), (2, 44), (7, 2)]
     assert all(r["task"] == "arithmetic" and r["judge"] == "oracle" for r in out)
     assert not (tmp_path / "judge_usage.json").exists(), "the oracle counts no usage"
+    # "10" opens 1 of 4 policy answers ("no" another): the most common opening, ties in first-seen order
+    assert m["opening"] == {"word": "10", "share": 0.25, "baseline_share": 0.25}
+
+
+def test_the_most_common_opening_beside_the_baselines_share():
+    from dno.analysis.stats import common_opening
+
+    policy = ["Awesome!", "awesome, 12", "A river is long.", "Awesome", "**Awesome**"]
+    baseline = ["The river", "12", "Awesome: yes", "the sea", "Rivers"]
+    assert common_opening(policy, baseline) == {"word": "awesome", "share": 0.8, "baseline_share": 0.2}
+    assert common_opening(["", ""], ["x"])["word"] == ""
 
 
 class Counting(Judge):
