@@ -94,7 +94,7 @@ def main() -> None:
         for b in sizes:
             if mode == "pairwise":
                 diffs = [abs(x - y) for x, y in zip(one, answers[b]) if x is not None and y is not None]
-                same = f"max |ΔP(A)| {max(diffs, default=0):.1e}; {sum((x is None) != (y is None) for x, y in zip(one, answers[b]))} answered differently"
+                same = f"largest ΔP(A) {max(diffs, default=0):.1e}; {sum((x is None) != (y is None) for x, y in zip(one, answers[b]))} answered differently"
             else:
                 same = f"{sum(x != y for x, y in zip(one, answers[b]))} of {len(one)} answers differ"
             speedup = st.median(rates[b]) / st.median(rates[sizes[0]])
