@@ -420,11 +420,11 @@ def import_plugins(plugins: Any, source: str) -> None:
         import_module_or_file(spec, f"plugins[{i}]")
 
 
-PACKAGE_CONFIGS = Path(__file__).parent / "configs"
-
-
 def dump(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+PACKAGE_CONFIGS = Path(__file__).parent / "configs"
 
 
 def find_config(name: str | None) -> Path:

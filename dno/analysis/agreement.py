@@ -102,16 +102,17 @@ def _both_orders(judge, pairs) -> list[tuple[float, float]]:
     # A local judge's pointwise request can take tens of seconds on a CPU: show that the check is moving.
     progress = tqdm(total=2 * len(pairs), desc="judge check (both orders)", unit="request", leave=False)
 
-    def ask(i: int, k: int) -> None:
-        prompt, win, lose = pairs[i]
-        out[i][k] = judge.compare_shown(prompt, *((win, lose) if k == 0 else (lose, win)))
-        progress.update()
-
     if getattr(judge, "batch", 1) > 1:  # a local model: many questions per generate, nothing to wait on
         with progress:
             shown = [(p, *((win, lose) if k == 0 else (lose, win))) for p, win, lose in pairs for k in (0, 1)]
             flat = judge.compare_shown_many(shown, progress)
         return list(zip(flat[::2], flat[1::2]))
+
+    def ask(i: int, k: int) -> None:
+        prompt, win, lose = pairs[i]
+        out[i][k] = judge.compare_shown(prompt, *((win, lose) if k == 0 else (lose, win)))
+        progress.update()
+
     backend = getattr(judge, "backend", None)
     abort = getattr(backend, "abort", None) or threading.Event()
     abort.clear()

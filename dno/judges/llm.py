@@ -254,8 +254,12 @@ class LLMJudge(Judge):
         return templates.render_pointwise(self.template, prompt, candidates), parse
 
     # -- pairwise
+    def _pairwise_question(self, prompt: dict, a: str, b: str) -> tuple[str, object]:
+        """The question showing `a` as A and `b` as B."""
+        return templates.render_pairwise(self.template, prompt, a, b), parse_verdict
+
     def _one_order(self, prompt: dict, a: str, b: str) -> dict:
-        return self._ask(templates.render_pairwise(self.template, prompt, a, b), parse_verdict)
+        return self._ask(*self._pairwise_question(prompt, a, b))
 
     def _orders(self, prompt: dict, a: str, b: str) -> list[tuple[str, str, bool]]:
         """The (shown A, shown B, swapped) requests that decide P(a ≻ b)."""
@@ -293,7 +297,7 @@ class LLMJudge(Judge):
         if self.mode != "pairwise":
             scores = self.score_many([p for p, _, _ in shown], [[a, b] for _, a, b in shown], progress)
             return [compare_from_scores(*s.scores) for s in scores]
-        questions = [(templates.render_pairwise(self.template, p, a, b), parse_verdict) for p, a, b in shown]
+        questions = [self._pairwise_question(p, a, b) for p, a, b in shown]
         tick = (lambda idx, recs: progress.update(len(idx))) if progress is not None else None
         return [math.nan if r["value"] is None else r["value"] for r in self._ask_many(questions, tick)]
 
@@ -315,7 +319,7 @@ class LLMJudge(Judge):
             if candidates[i] == candidates[j]:
                 continue
             for x, y, s in self._orders(prompt, candidates[i], candidates[j]):
-                out.append((templates.render_pairwise(self.template, prompt, x, y), parse_verdict, (i, j, s)))
+                out.append((*self._pairwise_question(prompt, x, y), (i, j, s)))
         return out
 
     def _assemble(self, candidates: Sequence[str], results: list) -> Scores:
