@@ -13,6 +13,7 @@ from dno.errors import DnoError
 from dno.formats import load_preference_pairs
 from dno.judges import JUDGES
 from dno.judges.backends import check_api
+from dno.tasks import gold_answer
 
 
 def preflight(cfg, run_root: Path | None = None) -> None:
@@ -51,7 +52,7 @@ def check_prompt_lengths(cfg, records) -> None:
     answer = max(cfg.sample.max_new_tokens, cfg.eval.max_new_tokens, cfg.teacher.max_new_tokens)
     answers = [answer] * len(records)
     if cfg.teacher.source == "data":  # a training prompt's gold answer is trained on whole, + its end-of-turn token
-        golds = [r.get("gold") if r.get("split") == "train" and isinstance(r.get("gold"), str) else "" for r in records]
+        golds = [(gold_answer(r) or "") if r.get("split") == "train" else "" for r in records]
         gold_lengths = [len(ids) + 1 for ids in tok(golds, add_special_tokens=False)["input_ids"]]
         answers = [max(a, g) for a, g in zip(answers, gold_lengths)]
     total = [n + a for n, a in zip(lengths, answers)]
@@ -77,10 +78,10 @@ def check_teacher_source(cfg, splits: dict[str, list[dict]]) -> None:
                 f"{cfg.data.source}: prompt {r['id']!r}: `gold` must be a string answer for teacher.source=data, "
                 f"got {type(r['gold']).__name__} (data.gold_column=gold also reads messages lists)"
             )
-    if not any(r.get("gold") for r in train):
+    if not any(gold_answer(r) for r in train):
         raise DnoError(
             f"{cfg.data.source}: teacher.source=data but no training prompt carries a gold answer "
-            "(data.gold_column names the column that holds them)"
+            "(data.gold_column names the column that holds them; of the built-in tasks, arithmetic has one)"
         )
 
 

@@ -9,6 +9,7 @@ from dno.generation.teacher import teacher_responses
 from dno.run import shards
 from dno.run.rundir import RunDir
 from dno.stages.common import bar, sampler, shard_inputs
+from dno.tasks import gold_answer
 
 
 def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
@@ -39,8 +40,9 @@ def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
             if prompts
             else []
         )
-    if run.cfg.teacher.source == "data":  # the data's reference answers, where a prompt has one
-        gens = [gs + [Generation(p["gold"], True, 0)] if p.get("gold") else gs for p, gs in zip(prompts, gens)]
+    if run.cfg.teacher.source == "data":  # the data's reference answers (or the task's), where a prompt has one
+        golds = [gold_answer(p) for p in prompts]
+        gens = [gs + [Generation(g, True, 0)] if g else gs for g, gs in zip(golds, gens)]
     elif run.cfg.teacher.model and prompts:
         del model
         with bar(len(prompts), f"iter {t} teacher") as progress:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 
 from dno.errors import DnoError
-from dno.tasks.base import TASKS, Task, register_task, unscorable_reason
+from dno.tasks.base import TASKS, Task, gold_answer, register_task, unscorable_reason
 
-__all__ = ["TASKS", "Task", "ood_pool", "register_task", "synthetic_pool", "unscorable_reason"]
+__all__ = ["TASKS", "Task", "gold_answer", "ood_pool", "register_task", "synthetic_pool", "unscorable_reason"]
 
 
 def _finish(record: dict, pid: str) -> dict:

@@ -77,6 +77,10 @@ class Arithmetic(Task):
                 'oracle cannot check needs an llm/api judge and a `task` naming it, e.g. "qa")'
             )
 
+    def reference(self, record: dict) -> str:
+        answer = record["answer"]  # the number alone: right and concise, the oracle's 6
+        return str(int(answer)) if float(answer).is_integer() else str(answer)
+
     def score(self, record: dict, response: str) -> tuple[float, dict]:
         value = last_number(response)
         if value is None:

@@ -9,6 +9,7 @@ A task is one module of this package with one registered class:
         def generate(self, rng): return {"prompt": "...", "target": ...}
         def score(self, record, response): return 6.0, {"why": ...}     # 0-6, the rubric's scale
         def generate_ood(self, rng): ...      # optional: the same skill in phrasings generate never uses
+        def reference(self, record): ...      # optional: a right answer, the gold candidate of teacher.source=data
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class Task:
         templates that `generate` never uses: the out-of-distribution evaluation. None: the task has none."""
         return None
 
+    def reference(self, record: dict) -> str | None:
+        """A right answer to `record` that the oracle scores at the top, or None: the gold candidate that
+        `teacher.source: data` adds where the record has no `gold` of its own."""
+        return None
+
     def score(self, record: dict, response: str) -> tuple[float, dict]:
         """The oracle: a 0-6 score for `response` and the checks behind it."""
         raise NotImplementedError
@@ -53,6 +59,14 @@ def register_task(cls: type[Task]) -> type[Task]:
     """Class decorator: register one instance of the task under its `name`."""
     TASKS.register(cls.name)(cls())
     return cls
+
+
+def gold_answer(record: dict) -> str | None:
+    """The record's own `gold` answer, else its task's reference answer (synthetic arithmetic has one)."""
+    if isinstance(record.get("gold"), str) and record["gold"]:
+        return record["gold"]
+    name = record.get("task")
+    return TASKS.get(name, "task").reference(record) if name in TASKS else None
 
 
 def unscorable_reason(record: dict) -> str:

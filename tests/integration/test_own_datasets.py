@@ -73,6 +73,25 @@ def test_gold_answers_from_the_data_are_the_teacher(tmp_path, make, columns):
     ).is_file()
 
 
+def test_synthetic_arithmetic_brings_its_own_gold_answer(tmp_path):
+    """Synthetic prompts have no `gold`, but an arithmetic prompt's sum is one: the oracle's top score."""
+    run = tmp_path / "run"
+    mix = "data.tasks={arithmetic: 0.5, instructions: 0.5}"
+    assert main(["run", *FAST, mix, "teacher.source=data", "--stop-after", "1:judge", "--run-dir", str(run)]) == 0
+    prompts = {p["id"]: p for p in io.read_jsonl(run / "iter_1" / "prompts.jsonl")}
+    judged = {j["id"]: j for j in io.read_jsonl(run / "iter_1" / "judgments.jsonl")}
+    tasks = set()
+    for s in io.read_jsonl(run / "iter_1" / "samples.jsonl"):
+        p = prompts[s["id"]]
+        tasks.add(p["task"])
+        if p["task"] == "arithmetic":  # the sum, alone, as the teacher's candidate, scored 6
+            assert s["sources"][-1] == "teacher" and s["responses"][-1] == str(p["answer"])
+            assert judged[s["id"]]["scores"][-1] == 6.0
+        else:  # instructions have no reference answer: students only
+            assert s["sources"] == ["student"] * 4
+    assert tasks == {"arithmetic", "instructions"}
+
+
 def test_teacher_from_data_without_gold_answers_is_refused_before_the_run(tmp_path, capsys):
     source = ultrafeedback_parquet(tmp_path / "data.parquet")
     run = tmp_path / "run"
