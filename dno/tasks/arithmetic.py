@@ -47,6 +47,10 @@ OOD_THREE = [
 ]
 
 
+def _plain(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
 def last_number(text: str) -> float | None:
     found = _NUMBER.findall(text.replace(",", ""))
     return float(found[-1]) if found else None
@@ -78,8 +82,14 @@ class Arithmetic(Task):
             )
 
     def reference(self, record: dict) -> str:
-        answer = record["answer"]  # the number alone: right and concise, the oracle's 6
-        return str(int(answer)) if float(answer).is_integer() else str(answer)
+        """The sum written out, "37 + 48 = 85", when the prompt's numbers add up to the answer and that is concise;
+        else the answer alone. Worked, not the bare number: trained on bare numbers, SmolLM2 dropped the
+        "a + b =" it computes with and guessed (docs/methods.md)."""
+        answer = _plain(record["answer"])
+        terms = _NUMBER.findall(record["messages"][-1]["content"].replace(",", ""))
+        worked = f"{' + '.join(terms)} = {answer}"
+        added_up = len(terms) > 1 and abs(sum(map(float, terms)) - float(record["answer"])) < 1e-9
+        return worked if added_up and len(worked.split()) <= CONCISE_WORDS else answer
 
     def score(self, record: dict, response: str) -> tuple[float, dict]:
         value = last_number(response)

@@ -5,6 +5,7 @@ model without a chat template (refused before the run, or given one by policy.ch
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -84,8 +85,8 @@ def test_synthetic_arithmetic_brings_its_own_gold_answer(tmp_path):
     for s in io.read_jsonl(run / "iter_1" / "samples.jsonl"):
         p = prompts[s["id"]]
         tasks.add(p["task"])
-        if p["task"] == "arithmetic":  # the sum, alone, as the teacher's candidate, scored 6
-            assert s["sources"][-1] == "teacher" and s["responses"][-1] == str(p["answer"])
+        if p["task"] == "arithmetic":  # the sum written out ("37 + 48 = 85") as the teacher's candidate, scored 6
+            assert s["sources"][-1] == "teacher" and re.fullmatch(rf"\d+ \+ \d+ = {p['answer']}", s["responses"][-1])
             assert judged[s["id"]]["scores"][-1] == 6.0
         else:  # instructions have no reference answer: students only
             assert s["sources"] == ["student"] * 4

@@ -6,7 +6,7 @@ from dno.config import DataConfig
 from dno.data import load_user_prompts, make_splits
 from dno.errors import DnoError
 from dno.judges.oracle import OracleJudge
-from dno.tasks import TASKS
+from dno.tasks import TASKS, gold_answer
 from dno.tasks.arithmetic import Arithmetic
 from dno.tasks.instructions import Instructions
 from dno.tasks.wordcount import WordCount
@@ -31,6 +31,29 @@ ARITH = {"task": "arithmetic", "answer": 42, "messages": [{"role": "user", "cont
 )
 def test_arithmetic_oracle(response, expected):
     assert arithmetic.score(ARITH, response)[0] == expected
+
+
+def _arith(text, answer):
+    return {"task": "arithmetic", "answer": answer, "messages": [{"role": "user", "content": text}]}
+
+
+@pytest.mark.parametrize(
+    "record, reference",
+    [
+        (_arith("What is 17 + 25? Answer with just the number.", 42), "17 + 25 = 42"),
+        (_arith("Add 1,200 and 35.", 1235), "1200 + 35 = 1235"),
+        (_arith("Add 12, 30 and 5.", 47), "47"),  # three terms written out are wordy (4): the answer alone
+        (_arith("How many legs do 3 spiders have?", 24), "24"),  # the numbers do not add up to it: the answer
+        (_arith("What is half of seven?", 3.5), "3.5"),
+        (_arith("What is 40 + 2?", 42.0), "40 + 2 = 42"),
+    ],
+)
+def test_arithmetic_reference_answer_is_worked_and_scores_six(record, reference):
+    """teacher.source=data's gold candidate on arithmetic rows without a `gold` of their own."""
+    assert gold_answer(record) == reference
+    assert arithmetic.score(record, reference)[0] == 6.0
+    assert gold_answer({**record, "gold": "forty-two"}) == "forty-two"  # a row's own gold comes first
+    assert gold_answer(_instr({"type": "lowercase"})) is None  # instructions have no reference answer
 
 
 def _instr(*constraints):
