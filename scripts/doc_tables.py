@@ -135,6 +135,7 @@ def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path
     if t not in done:
         raise SystemExit(f"{evaldir}: iteration {t} not evaluated (evaluated: {done})")
     m = _read_json(evaldir / f"iter_{t}" / "metrics.json")
+    judged = _read_jsonl(evaldir / f"iter_{t}" / "judgments.jsonl")
     run = evaldir.parents[1]
     out = {
         "run": run.name,
@@ -144,7 +145,8 @@ def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path
         "judge": info["judge"],
         "split": info["split"],  # a --prompts file's name and digest: outcomes pair only on the same prompts
         "metrics": {k: m.get(k) for k in METRICS},
-        "outcomes": {r["id"]: r["outcome"] for r in _read_jsonl(evaldir / f"iter_{t}" / "judgments.jsonl")},
+        "outcomes": {r["id"]: r["outcome"] for r in judged},
+        "tasks": {r["id"]: r["task"] for r in judged if r.get("task")},  # per-task Δ columns
     }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
@@ -165,30 +167,26 @@ def _label(name: str) -> str:
 
 
 def heldout_table(names: list[str]) -> str:
-    """One row per collected `dno eval` result; Δ compares each with the first named, prompt by prompt."""
+    """One row per collected `dno eval` result; Δ compares each with the first named, prompt by prompt, overall
+    and, when every result knows its prompts' tasks, per task."""
     results = [(_label(name), _read_json(RESULTS / f"{name}.json")) for name in names]
     ref = results[0][1]
+    tasks = sorted(set(ref["tasks"].values())) if all("tasks" in r for _, r in results) else []
     head = ["run", "policy", "prompts", "win rate vs π_0", "95% CI", "wins / ties / losses", "mean score"]
     head.append(f"Δ win rate vs `{_label(names[0])}` (paired 95% CI)")
+    head += [f"Δ {task}" for task in tasks]
     rows = []
     for label, res in results:
         m = res["metrics"]
-        if res is ref or res["split"] != ref["split"]:
-            delta = DASH
-        else:
-            delta = _delta(res["outcomes"], ref["outcomes"])
-        rows.append(
-            [
-                f"`{label}`",
-                f"π_{res['iteration']}",
-                str(m["n"]),
-                pct(m["win_rate"]),
-                interval(m),
-                f"{m['wins']} / {m['ties']} / {m['losses']}",
-                num(m["mean_score"], ".2f"),
-                delta,
-            ]
-        )
+        paired = res is not ref and res["split"] == ref["split"]
+        row = [f"`{label}`", f"π_{res['iteration']}", str(m["n"]), pct(m["win_rate"]), interval(m)]
+        row += [f"{m['wins']} / {m['ties']} / {m['losses']}", num(m["mean_score"], ".2f")]
+        row.append(_delta(res["outcomes"], ref["outcomes"]) if paired else DASH)
+        for task in tasks:
+            ids = [i for i, name in ref["tasks"].items() if name == task]
+            pick = lambda outcomes: {i: outcomes[i] for i in ids if i in outcomes}  # noqa: E731
+            row.append(_delta(pick(res["outcomes"]), pick(ref["outcomes"])) if paired else DASH)
+        rows.append(row)
     return table(head, rows)
 
 

@@ -64,7 +64,9 @@ def test_a_saved_benchmark_renders_its_tables_and_headline(tmp_path, monkeypatch
     )
 
 
-def _eval_dir(root: Path, run: str, outcomes: list[float], split: str = "fresh-1a2b3c4d", flip: float = 0.0) -> Path:
+def _eval_dir(
+    root: Path, run: str, outcomes: list[float], split: str = "fresh-1a2b3c4d", flip: float = 0.0, tasks=()
+) -> Path:
     """A `dno eval` result directory as run_eval writes it, iteration 3 evaluated, in a run whose training judge
     flipped `flip` of its verdicts."""
     d = root / run / "evals" / f"iter0__oracle__{split}"
@@ -78,6 +80,8 @@ def _eval_dir(root: Path, run: str, outcomes: list[float], split: str = "fresh-1
     metrics |= {"wins": wins, "ties": sum(o == 0.5 for o in outcomes), "losses": sum(o == 0 for o in outcomes)}
     (d / "iter_3" / "metrics.json").write_text(json.dumps(metrics))
     rows = [{"id": f"fresh-{i:05d}", "outcome": o} for i, o in enumerate(outcomes)]
+    for row, task in zip(rows, tasks):
+        row["task"] = task
     (d / "iter_3" / "judgments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return d
 
@@ -99,6 +103,21 @@ def test_held_out_evaluations_compare_runs_prompt_by_prompt(tmp_path, monkeypatc
     assert rows[4].endswith("| – |"), "results on other prompts are never paired"
     with pytest.raises(SystemExit, match="iteration 2 not evaluated"):
         tables.collect_eval(tmp_path / "a" / "evals" / "iter0__oracle__fresh-1a2b3c4d", "x", iteration=2)
+
+
+def test_the_held_out_table_splits_the_paired_difference_by_task(tmp_path, monkeypatch):
+    """A gain on one task can hide a loss on another: one Δ column per task, paired on that task's prompts."""
+    tables = _script()
+    monkeypatch.setattr(tables, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    tasks = ["arith"] * 4 + ["instr"] * 4
+    tables.collect_eval(_eval_dir(tmp_path, "a", [0.5] * 4 + [1.0] * 4, tasks=tasks), "heldout_a")
+    tables.collect_eval(_eval_dir(tmp_path, "b", [1.0] * 4 + [0.5] * 4, tasks=tasks), "heldout_b")
+    rows = tables.heldout_table(["heldout_a", "heldout_b"]).splitlines()
+    assert rows[0].endswith("| Δ win rate vs `a` (paired 95% CI) | Δ arith | Δ instr |")
+    assert rows[3].startswith("| `b` | π_3 | 8 | 75.0 |")
+    assert "| +0.0 (" in rows[3]  # level overall, where the tasks' columns show the trade
+    assert rows[3].endswith("| +50.0 (+50.0 to +50.0) | -50.0 (-50.0 to -50.0) |")
 
 
 def test_the_noise_table_sets_each_noisy_run_against_its_clean_method(tmp_path, monkeypatch):
