@@ -183,9 +183,9 @@ def heldout_table(names: list[str]) -> str:
         row += [f"{m['wins']} / {m['ties']} / {m['losses']}", num(m["mean_score"], ".2f")]
         row.append(_delta(res["outcomes"], ref["outcomes"]) if paired else DASH)
         for task in tasks:
-            ids = [i for i, name in ref["tasks"].items() if name == task]
-            pick = lambda outcomes: {i: outcomes[i] for i in ids if i in outcomes}  # noqa: E731
-            row.append(_delta(pick(res["outcomes"]), pick(ref["outcomes"])) if paired else DASH)
+            ids = [i for i, name in ref["tasks"].items() if name == task and i in res["outcomes"]]
+            mine, theirs = ({i: o[i] for i in ids} for o in (res["outcomes"], ref["outcomes"]))
+            row.append(_delta(mine, theirs) if paired else DASH)
         rows.append(row)
     return table(head, rows)
 
