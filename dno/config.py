@@ -200,8 +200,7 @@ class JudgeConfig:
     that the oracle ranks, both orders each: agreement and position consistency go to judge_check.json, the
     log and the report, with a warning when they do not beat chance. 0 = no check; unused by eval.judge."""
     min_agreement: float = setting(0.0, within(0, 1), launch=True)
-    """> 0: stop the run before judging when the judge check's agreement with the oracle is below this (needs
-    check_pairs > 0 and prompts the oracle can check)."""
+    """> 0: stop before judging when the judge check's agreement is below this (check_pairs > 0, oracle prompts)."""
     noise: NoiseConfig = section(NoiseConfig)
     """Noise added to this judge's verdicts (weak-supervision studies); off by default."""
 
@@ -217,6 +216,8 @@ class PairConfig:
     """Relaxed gap when the positive is a student (policy) sample."""
     max_pairs_per_prompt: int = setting(2, at_least(1))
     """Pairs kept per prompt: the best response against the worst qualifying ones first."""
+    teacher_pairs_per_prompt: int = setting(0, at_least(0))
+    """Of those, at most this many when the best is the teacher's (0 = no cap): keeps teacher pairs from crowding out."""
     rule: Literal["prct", "all"] = "prct"
     """`prct`: DNO-Prct's thresholds and margins above. `all`: Algorithm 1, every two candidates with
     different win-rate estimates r_t, largest gaps first (thresholds unused)."""
@@ -226,8 +227,7 @@ class PairConfig:
     """Samples cut off at sample.max_new_tokens: `negative` = may only be the rejected side of a pair (a cut-off
     answer is never taught as the one to give), `drop` = left out of pairing, `keep` = treated like any other."""
     degenerate_repeats: int = setting(3, lambda v: None if v == 0 or v >= 2 else "must be 0 (off) or >= 2")
-    """A sample repeating a word 3-gram this often, or looping characters, scores 0: an automatic
-    negative (DNO-Prct). 0 turns the check off."""
+    """A sample repeating a word 3-gram this often, or looping characters, scores 0: a negative (DNO-Prct). 0: off."""
     warm_start: str = setting("", preference_data)
     """Offline warm start: a TRL-format preference dataset (prompt, chosen, rejected; chat messages or plain
     strings) whose pairs join iteration 1's, typed `data>data`: a .jsonl / .json / .parquet / .csv file or a

@@ -4,7 +4,8 @@
 - a negative must score at least `margin` below a teacher positive, or `student_margin` below a
   student positive (the paper's relaxed margin: a student that beats its siblings is informative);
 - equal scores never form a pair; failed judgments (NaN) never take part;
-- the worst negatives are paired first, up to `max_pairs_per_prompt`;
+- the worst negatives are paired first, up to `max_pairs_per_prompt` (`teacher_pairs_per_prompt` when the
+  positive is the teacher's and that is set);
 - a candidate that may not be chosen (`can_choose` False: a sample cut off mid-answer, see
   `pair.unfinished`) can still be a negative.
 """
@@ -24,6 +25,7 @@ class PairRules:
     margin: float = 2.0
     student_margin: float = 1.0
     max_pairs_per_prompt: int = 1
+    teacher_pairs_per_prompt: int = 0  # 0: as max_pairs_per_prompt
 
 
 def build_pairs(
@@ -42,7 +44,10 @@ def build_pairs(
         (i for i in valid if scores[best] - scores[i] >= need and scores[i] < scores[best]),
         key=lambda i: (scores[i], i),
     )
-    return [(best, i) for i in negatives[: rules.max_pairs_per_prompt]]
+    keep = rules.max_pairs_per_prompt
+    if sources[best] == "teacher" and rules.teacher_pairs_per_prompt:
+        keep = min(keep, rules.teacher_pairs_per_prompt)
+    return [(best, i) for i in negatives[:keep]]
 
 
 def win_rate_estimates(scores: Sequence[float]) -> list[float]:

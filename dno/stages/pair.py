@@ -17,7 +17,9 @@ from dno.run.rundir import RunDir
 def pair(run: RunDir, t: int) -> None:
     d, cfg = run.iter_dir(t), run.cfg.pair
     samples = {s["id"]: s for s in io.read_jsonl(d / "samples.jsonl")}
-    rules = PairRules(cfg.positive_min_score, cfg.margin, cfg.student_margin, cfg.max_pairs_per_prompt)
+    rules = PairRules(
+        cfg.positive_min_score, cfg.margin, cfg.student_margin, cfg.max_pairs_per_prompt, cfg.teacher_pairs_per_prompt
+    )
     rows, judged = [], []
     for j in io.read_jsonl(d / "judgments.jsonl"):
         s = samples[j["id"]]

@@ -40,6 +40,14 @@ def test_several_pairs_worst_first():
     assert build_pairs([3, 6, 0, 5.5, 1], [S] * 5, rules) == [(1, 2), (1, 4), (1, 0)]
 
 
+def test_teacher_pairs_per_prompt_caps_only_a_teacher_positive():
+    rules = PairRules(positive_min_score=5, margin=2, student_margin=1, max_pairs_per_prompt=2)
+    capped = PairRules(5, 2, 1, max_pairs_per_prompt=2, teacher_pairs_per_prompt=1)
+    assert build_pairs([1, 0, 3, 6], [S, S, S, T], rules) == [(3, 1), (3, 0)]
+    assert build_pairs([1, 0, 3, 6], [S, S, S, T], capped) == [(3, 1)]  # one pair for the teacher's answer
+    assert build_pairs([1, 0, 6, 3], [S, S, S, T], capped) == [(2, 1), (2, 0)]  # a student positive: uncapped
+
+
 def test_a_cut_off_candidate_may_be_rejected_but_never_chosen():
     # the best-scoring candidate (0) was cut off: the best finished one (1) is chosen instead
     done = [False, True, True, True]
