@@ -76,9 +76,20 @@ def _run_config(run: Path) -> dict:
     return yaml.safe_load((run / "config.yaml").read_text())
 
 
+NOISE_LABELS = {"flip": "{:.0%} flipped", "position_bias": "{:.0%} position bias", "length_bias": "{:.0%} length bias"}
+
+
 def _flip(cfg: dict) -> float:
     """The training judge's share of flipped verdicts (judge.noise.flip; 0 for a clean judge)."""
     return float(((cfg.get("judge") or {}).get("noise") or {}).get("flip", 0.0))
+
+
+def _noise(cfg: dict) -> str:
+    """The training judge's noise in words ("30% flipped", "30% length bias"), "none" for a clean judge."""
+    noise = (cfg.get("judge") or {}).get("noise") or {}
+    said = [label.format(float(noise[k])) for k, label in NOISE_LABELS.items() if noise.get(k)]
+    said += [f"score sd {noise['score_sd']}"] if noise.get("score_sd") else []
+    return ", ".join(said) or "none"
 
 
 def collect(run: Path, name: str) -> Path:
@@ -140,6 +151,7 @@ def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path
     out = {
         "run": run.name,
         "judge_flip": _flip(_run_config(run)),  # the training judge's noise, for the noise-robustness table
+        "judge_noise": _noise(_run_config(run)),
         "iteration": t,
         "baseline": info["baseline_description"],
         "judge": info["judge"],
@@ -198,7 +210,7 @@ def noise_table(groups: list[str]) -> str:
     of (noisy − clean) − (first noisy − first clean))."""
     from dno.analysis.stats import paired_difference
 
-    head = ["method", "flipped verdicts", "run", "win rate vs π_0", "95% CI", "PGR", "Δ vs clean (paired 95% CI)"]
+    head = ["method", "judge noise", "run", "win rate vs π_0", "95% CI", "PGR", "Δ vs clean (paired 95% CI)"]
     groups_read = [[(name, _read_json(RESULTS / f"{name}.json")) for name in group.split(",")] for group in groups]
     first_label = _label(groups_read[0][0][0])
     head.append(f"Δ minus `{first_label}`'s Δ (paired 95% CI)")
@@ -207,22 +219,26 @@ def noise_table(groups: list[str]) -> str:
         return {k: v - clean["outcomes"][k] for k, v in res["outcomes"].items() if k in clean["outcomes"]}
 
     first_clean = groups_read[0][0][1]
-    first_by_flip = {res.get("judge_flip", 0.0): res for _, res in groups_read[0][1:]}
+
+    def noise(res: dict) -> str:  # results collected before judge_noise was recorded name only their flips
+        return res.get("judge_noise") or _noise({"judge": {"noise": {"flip": res.get("judge_flip", 0.0)}}})
+
+    first_by_noise = {noise(res): res for _, res in groups_read[0][1:]}
     rows = []
     for g, results in enumerate(groups_read):
         (clean_name, clean) = results[0]
         for name, res in results:
             if res["split"] != clean["split"] or res["split"] != first_clean["split"]:
                 raise SystemExit(f"noise table: `{name}` was evaluated on other prompts than `{clean_name}`")
-            m, flip = res["metrics"], res.get("judge_flip", 0.0)
+            m = res["metrics"]
             versus = DASH
-            if g and res is not clean and flip in first_by_flip:
-                d = paired_difference(drop(res, clean), drop(first_by_flip[flip], first_clean))
+            if g and res is not clean and noise(res) in first_by_noise:
+                d = paired_difference(drop(res, clean), drop(first_by_noise[noise(res)], first_clean))
                 versus = f"{100 * d['diff']:+.1f} ({100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
             rows.append(
                 [
                     f"`{_label(name)}`" if res is clean else "",
-                    f"{100 * flip:.0f}%",
+                    noise(res),
                     f"`{_label(name)}`",
                     pct(m["win_rate"]),
                     interval(m),

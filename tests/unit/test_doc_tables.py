@@ -65,13 +65,13 @@ def test_a_saved_benchmark_renders_its_tables_and_headline(tmp_path, monkeypatch
 
 
 def _eval_dir(
-    root: Path, run: str, outcomes: list[float], split: str = "fresh-1a2b3c4d", flip: float = 0.0, tasks=()
+    root: Path, run: str, outcomes: list[float], split: str = "fresh-1a2b3c4d", flip: float = 0.0, tasks=(), length=0.0
 ) -> Path:
     """A `dno eval` result directory as run_eval writes it, iteration 3 evaluated, in a run whose training judge
     flipped `flip` of its verdicts."""
     d = root / run / "evals" / f"iter0__oracle__{split}"
     (d / "iter_3").mkdir(parents=True)
-    noise = f"\n  noise: {{flip: {flip}, seed: 0}}" if flip else ""
+    noise = f"\n  noise: {{flip: {flip}, length_bias: {length}, seed: 0}}" if flip or length else ""
     (root / run / "config.yaml").write_text(f"iterations: 3\njudge:\n  type: oracle{noise}\n")
     info = {"baseline": "iter0", "baseline_description": "the iteration-0 policy", "judge": "oracle", "split": split}
     (d / "eval.json").write_text(json.dumps(info))
@@ -131,12 +131,26 @@ def test_the_noise_table_sets_each_noisy_run_against_its_clean_method(tmp_path, 
     tables.collect_eval(_eval_dir(tmp_path, "soft", [1.0] * 4 + [0.5] * 4), "heldout_soft")
     tables.collect_eval(_eval_dir(tmp_path, "soft_flip30", [1.0] * 4 + [0.5] * 4, flip=0.3), "heldout_soft_flip30")
     rows = tables.noise_table(["heldout_dpo,heldout_dpo_flip30", "heldout_soft,heldout_soft_flip30"]).splitlines()[2:]
-    assert rows[0].startswith("| `dpo` | 0% | `dpo` | 87.5 |") and rows[0].endswith("| 1.00 | – | – |")
+    assert rows[0].startswith("| `dpo` | none | `dpo` | 87.5 |") and rows[0].endswith("| 1.00 | – | – |")
     # (0.6875 - 0.5) / (0.875 - 0.5) = 0.5; the Δ (0.6875 - 0.875) pairs the same prompts
-    assert rows[1].startswith("|  | 30% | `dpo_flip30` | 68.8 |") and "| 0.50 | -18.8 (" in rows[1]
-    assert rows[3].startswith("|  | 30% | `soft_flip30` | 75.0 |") and "| 1.00 | +0.0 (+0.0 to +0.0) |" in rows[3]
+    assert rows[1].startswith("|  | 30% flipped | `dpo_flip30` | 68.8 |") and "| 0.50 | -18.8 (" in rows[1]
+    assert (
+        rows[3].startswith("|  | 30% flipped | `soft_flip30` | 75.0 |") and "| 1.00 | +0.0 (+0.0 to +0.0) |" in rows[3]
+    )
     # soft lost nothing where dpo lost 18.8 points: soft's Δ minus dpo's Δ, prompt by prompt
     assert rows[3].endswith("| +18.8 (+0.0 to +37.5) |") and rows[1].endswith("| – |")
+    # another kind of noise is compared with the same kind only; results collected before judge_noise still read
+    tables.collect_eval(_eval_dir(tmp_path, "dpo_len30", [1.0] * 5 + [0.5] * 3, length=0.3), "heldout_dpo_len30")
+    tables.collect_eval(_eval_dir(tmp_path, "soft_len30", [1.0] * 2 + [0.5] * 6, length=0.3), "heldout_soft_len30")
+    old = json.loads((tmp_path / "results" / "heldout_soft_flip30.json").read_text())
+    del old["judge_noise"]
+    (tmp_path / "results" / "heldout_soft_flip30.json").write_text(json.dumps(old))
+    groups = ["heldout_dpo,heldout_dpo_flip30,heldout_dpo_len30", "heldout_soft,heldout_soft_flip30,heldout_soft_len30"]
+    rows = tables.noise_table(groups).splitlines()[2:]
+    assert rows[2].startswith("|  | 30% length bias | `dpo_len30` | 81.2 |") and rows[2].endswith("| – |")
+    assert rows[4].startswith("|  | 30% flipped | `soft_flip30` |") and rows[4].endswith("| +18.8 (+0.0 to +37.5) |")
+    # soft lost 12.5 more than dpo under length bias (dpo -6.2, soft -18.8)
+    assert rows[5].startswith("|  | 30% length bias | `soft_len30` | 62.5 |") and "| -12.5 (" in rows[5]
     tables.collect_eval(_eval_dir(tmp_path, "other", [1.0] * 8, split="other-00000000", flip=0.1), "heldout_other")
     with pytest.raises(SystemExit, match="evaluated on other prompts"):
         tables.noise_table(["heldout_dpo,heldout_other"])
