@@ -79,11 +79,6 @@ def _run_config(run: Path) -> dict:
 NOISE_LABELS = {"flip": "{:.0%} flipped", "position_bias": "{:.0%} position bias", "length_bias": "{:.0%} length bias"}
 
 
-def _flip(cfg: dict) -> float:
-    """The training judge's share of flipped verdicts (judge.noise.flip; 0 for a clean judge)."""
-    return float(((cfg.get("judge") or {}).get("noise") or {}).get("flip", 0.0))
-
-
 def _noise(cfg: dict) -> str:
     """The training judge's noise in words ("30% flipped", "30% length bias"), "none" for a clean judge."""
     noise = (cfg.get("judge") or {}).get("noise") or {}
@@ -150,8 +145,7 @@ def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path
     run = evaldir.parents[1]
     out = {
         "run": run.name,
-        "judge_flip": _flip(_run_config(run)),  # the training judge's noise, for the noise-robustness table
-        "judge_noise": _noise(_run_config(run)),
+        "judge_noise": _noise(_run_config(run)),  # the training judge's, for the noise-robustness table
         "iteration": t,
         "baseline": info["baseline_description"],
         "judge": info["judge"],
@@ -220,7 +214,7 @@ def noise_table(groups: list[str]) -> str:
 
     first_clean = groups_read[0][0][1]
 
-    def noise(res: dict) -> str:  # results collected before judge_noise was recorded name only their flips
+    def noise(res: dict) -> str:  # results collected before judge_noise was recorded name only their flip rate
         return res.get("judge_noise") or _noise({"judge": {"noise": {"flip": res.get("judge_flip", 0.0)}}})
 
     first_by_noise = {noise(res): res for _, res in groups_read[0][1:]}
