@@ -105,9 +105,9 @@ class SampleConfig:
 
 @dataclass
 class TeacherConfig:
-    source: Literal["model", "data"] = "model"
-    """`model`: `teacher.model` answers each prompt. `data`: each prompt's gold answer from the data
-    (data.gold_column) is the teacher candidate, with no model; prompts without one get none."""
+    source: Literal["model", "data", "repair"] = "model"
+    """`model`: `teacher.model` answers. `data`: the data's gold answer (data.gold_column), else the task's. `repair`:
+    one of π's own samples, edited by the task's verifier to a top score (Task.repair). No model for either."""
     model: str = ""
     """A stronger model whose response joins each prompt's candidates (DNO-Prct's "gold" answer): a built-in
     name or model directory, or `api:<model name>` for any OpenAI-compatible server. "" = no teacher."""

@@ -13,7 +13,7 @@ from dno.errors import DnoError
 from dno.formats import load_preference_pairs
 from dno.judges import JUDGES
 from dno.judges.backends import check_api
-from dno.tasks import gold_answer
+from dno.tasks import can_repair, gold_answer
 
 
 def preflight(cfg, run_root: Path | None = None) -> None:
@@ -66,12 +66,21 @@ def check_prompt_lengths(cfg, records) -> None:
 
 
 def check_teacher_source(cfg, splits: dict[str, list[dict]]) -> None:
-    """`teacher.source: data` needs gold answers on the training prompts, and no teacher model besides."""
-    if cfg.teacher.source != "data":
+    """`teacher.source: data` needs gold answers on the training prompts, `repair` a task that can repair some
+    of them; neither takes a teacher model besides."""
+    source = cfg.teacher.source
+    if source == "model":
         return
     if cfg.teacher.model:
-        raise DnoError("config: teacher.source=data takes the data's gold answers; teacher.model must then be empty")
+        raise DnoError(f"config: teacher.source={source} needs no teacher model; teacher.model must then be empty")
     train = [r for name, recs in splits.items() if name.startswith("train") for r in recs]
+    if source == "repair":
+        if not any(can_repair(r) for r in train):
+            raise DnoError(
+                f"{cfg.data.source}: teacher.source=repair but no training prompt's task can repair an answer "
+                "(of the built-in tasks, instructions can)"
+            )
+        return
     for r in train:  # a `gold` field read without data.gold_column is kept as the row had it
         if "gold" in r and not isinstance(r["gold"], str):
             raise DnoError(

@@ -1,5 +1,5 @@
-"""Sample: K responses per prompt from π_{t-1} (plus a teacher's, or the data's gold answer), optionally one
-shard of the prompts."""
+"""Sample: K responses per prompt from π_{t-1} (plus a teacher's, the data's gold answer, or a sample the task's
+verifier repaired), optionally one shard of the prompts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dno.generation.teacher import teacher_responses
 from dno.run import shards
 from dno.run.rundir import RunDir
 from dno.stages.common import bar, sampler, shard_inputs
-from dno.tasks import gold_answer
+from dno.tasks import gold_answer, repaired_answer
 
 
 def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
@@ -43,6 +43,9 @@ def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
     if run.cfg.teacher.source == "data":  # the data's reference answers (or the task's), where a prompt has one
         golds = [gold_answer(p) for p in prompts]
         gens = [gs + [Generation(g, True, 0)] if g else gs for g, gs in zip(golds, gens)]
+    elif run.cfg.teacher.source == "repair":  # the task's verifier edits one of the policy's own finished samples
+        fixes = [repaired_answer(p, [g.text for g in gs if g.finished]) for p, gs in zip(prompts, gens)]
+        gens = [gs + [Generation(f, True, 0)] if f else gs for f, gs in zip(fixes, gens)]
     elif run.cfg.teacher.model and prompts:
         del model
         with bar(len(prompts), f"iter {t} teacher") as progress:

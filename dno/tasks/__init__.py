@@ -11,9 +11,19 @@ from __future__ import annotations
 import random
 
 from dno.errors import DnoError
-from dno.tasks.base import TASKS, Task, gold_answer, register_task, unscorable_reason
+from dno.tasks.base import TASKS, Task, can_repair, gold_answer, register_task, repaired_answer, unscorable_reason
 
-__all__ = ["TASKS", "Task", "gold_answer", "ood_pool", "register_task", "synthetic_pool", "unscorable_reason"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "can_repair",
+    "gold_answer",
+    "ood_pool",
+    "register_task",
+    "repaired_answer",
+    "synthetic_pool",
+    "unscorable_reason",
+]
 
 
 def _finish(record: dict, pid: str) -> dict:

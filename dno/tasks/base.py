@@ -10,6 +10,7 @@ A task is one module of this package with one registered class:
         def score(self, record, response): return 6.0, {"why": ...}     # 0-6, the rubric's scale
         def generate_ood(self, rng): ...      # optional: the same skill in phrasings generate never uses
         def reference(self, record): ...      # optional: a right answer, the gold candidate of teacher.source=data
+        def repair(self, record, responses): ...  # optional: a sample edited to a right answer (teacher.source=repair)
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class Task:
         `teacher.source: data` adds where the record has no `gold` of its own."""
         return None
 
+    def repair(self, record: dict, responses: list[str]) -> str | None:
+        """One of the policy's own finished `responses` edited into an answer the oracle scores at the top, or
+        None (no response to edit, or one already at the top): the candidate of `teacher.source: repair`. A
+        verifier that knows *how* an answer fails can often say how to fix it (a format, a missing word)."""
+        return None
+
     def score(self, record: dict, response: str) -> tuple[float, dict]:
         """The oracle: a 0-6 score for `response` and the checks behind it."""
         raise NotImplementedError
@@ -67,6 +74,18 @@ def gold_answer(record: dict) -> str | None:
         return record["gold"]
     name = record.get("task")
     return TASKS.get(name, "task").reference(record) if name in TASKS else None
+
+
+def repaired_answer(record: dict, responses: list[str]) -> str | None:
+    """The record's task's repair of one of `responses` (see Task.repair); None for a task without one."""
+    name = record.get("task")
+    return TASKS.get(name, "task").repair(record, responses) if name in TASKS else None
+
+
+def can_repair(record: dict) -> bool:
+    """Whether the record's task implements Task.repair."""
+    name = record.get("task")
+    return name in TASKS and type(TASKS.get(name, "task")).repair is not Task.repair
 
 
 def unscorable_reason(record: dict) -> str:

@@ -164,6 +164,40 @@ def describe(constraint: dict) -> str:
     return CONSTRAINTS[constraint["type"]][0].format(**constraint)
 
 
+# Edits that make one constraint hold, in the order `repair` applies them: content first, then the words that must
+# open or close the answer, then the layout, then the letter case (which must see every word).
+_ADDS_A_WORD = {"include_word", "start_with", "end_with"}
+
+
+def _without(text: str, word: str) -> str:
+    return " ".join(w for w in text.split() if w.strip(".,;:!?\"'()*-").lower() != word.lower())
+
+
+def _edit(text: str, c: dict, budget: int) -> str | None:
+    kind, word = c["type"], c.get("word", "")
+    if kind == "forbid_word":
+        return _without(text, word)
+    if kind == "max_words":  # leave room for the words later edits add
+        words = text.split()
+        return text if len(words) <= c["n"] else " ".join(words[: max(1, c["n"] - budget)]).rstrip(",;:") + "."
+    if kind == "include_word":
+        return text if word.lower() in _words(text) else text.rstrip(" .!?") + f", {word}."
+    if kind == "start_with":
+        return text if _words(text)[:1] == [word.lower()] else f"{word.capitalize()} {text[:1].lower()}{text[1:]}"
+    if kind == "end_with":
+        return text if _words(text)[-1:] == [word.lower()] else text.rstrip(" .!?") + f" {word}."
+    if kind == "bullets":  # the answer's words dealt into n items
+        words = " ".join(line.strip(" -*•") for line in text.splitlines()).split()
+        if len(words) < c["n"]:
+            return None
+        size = -(-len(words) // c["n"])
+        return "\n".join("- " + " ".join(words[i : i + size]) for i in range(0, len(words), size))
+    return text.upper() if kind == "uppercase" else text.lower()
+
+
+_ORDER = ["forbid_word", "max_words", "include_word", "start_with", "end_with", "bullets", "lowercase", "uppercase"]
+
+
 def check_constraints(constraints: object, where: str) -> None:
     """Raise a DnoError naming `where` if a user's constraint list is malformed."""
     if not isinstance(constraints, list) or not constraints:
@@ -208,6 +242,21 @@ class Instructions(Task):
         topic = record.get("topic")
         if topic is not None and (not isinstance(topic, str) or not topic.strip()):
             raise DnoError(f"{where}: `topic` must be a non-empty string (the subject an answer must mention)")
+
+    def repair(self, record: dict, responses: list[str]) -> str | None:
+        """The first response that answers the request, edited until every constraint holds (checked by `score`)."""
+        budget = sum(c["type"] in _ADDS_A_WORD for c in record["constraints"])
+        for response in responses:
+            text = response.strip()
+            if self.score(record, text)[0] == 6.0:
+                return None  # the policy already wrote a right answer: nothing to teach
+            if not text or (record.get("topic") and not answers_request(text, record)):
+                continue
+            for c in sorted(record["constraints"], key=lambda c: _ORDER.index(c["type"])):
+                text = _edit(text, c, budget) if text else None
+            if text and self.score(record, text)[0] == 6.0:
+                return text
+        return None
 
     def score(self, record: dict, response: str) -> tuple[float, dict]:
         if not response.strip():

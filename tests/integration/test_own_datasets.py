@@ -156,3 +156,47 @@ def test_a_chat_template_that_does_not_render_is_one_line(base_model_dir, tmp_pa
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"policy.chat_template: {bad}: the chat template does not render" in err
+
+
+def test_teacher_repair_adds_the_verifiers_edit_of_the_policys_own_answer(tmp_path, monkeypatch):
+    """teacher.source=repair: the instructions oracle edits a finished, on-topic sample until every constraint
+    holds; the edit joins the candidates as the teacher's, is judged 6 and gives teacher > student pairs. The
+    tiny random model never writes an on-topic answer, so the sampler here returns one (the edit itself is
+    tested in tests/unit/tasks)."""
+    import importlib
+
+    from dno.generation.hf import Generation
+
+    sample_stage = importlib.import_module("dno.stages.sample")  # the module (dno.stages exports the function)
+
+    class OnTopic:
+        def generate(self, prompts, k, **_):
+            on_topic = [Generation(f"I like {p['topic']} very much today.", True, 8) for p in prompts]
+            return [[g] + [Generation("and then", False, 4)] * (k - 1) for g in on_topic]
+
+    monkeypatch.setattr(sample_stage, "sampler", lambda *a: OnTopic())
+    run = tmp_path / "run"
+    argv = ["run", *FAST, "data.tasks={instructions: 1}", "teacher.source=repair", "--stop-after", "1:pair"]
+    assert main([*argv, "--run-dir", str(run)]) == 0
+    prompts = {p["id"]: p for p in io.read_jsonl(run / "iter_1" / "prompts.jsonl")}
+    judged = {j["id"]: j for j in io.read_jsonl(run / "iter_1" / "judgments.jsonl")}
+    repaired = 0
+    for s in io.read_jsonl(run / "iter_1" / "samples.jsonl"):
+        scores = judged[s["id"]]["scores"]
+        if scores[0] == 6.0:  # the policy's own answer was right already: nothing to repair
+            assert s["sources"] == ["student"] * 4, prompts[s["id"]]["messages"]
+        else:
+            assert s["sources"] == ["student"] * 4 + ["teacher"] and scores[-1] == 6.0, prompts[s["id"]]["messages"]
+            repaired += 1
+    assert repaired >= 6
+    assert "teacher>student" in {p["type"] for p in io.read_jsonl(run / "iter_1" / "pairs.jsonl")}
+
+
+def test_teacher_repair_without_a_task_that_repairs_is_refused_before_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    capsys.readouterr()
+    argv = ["run", *FAST, "data.tasks={arithmetic: 1}", "teacher.source=repair", "--run-dir", str(run)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no training prompt's task can repair an answer" in err
+    assert not run.exists()

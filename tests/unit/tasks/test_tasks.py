@@ -106,6 +106,43 @@ def test_an_answer_must_answer_the_request_when_the_record_names_its_topic():
         instructions.check({**rec, "prompt": "p", "topic": 3}, "p.jsonl:4")
 
 
+RIVER = "The river flows past the old mill every morning."
+
+
+@pytest.mark.parametrize(
+    "constraints",
+    [
+        [{"type": "max_words", "n": 5}],
+        [{"type": "include_word", "word": "blue"}],
+        [{"type": "forbid_word", "word": "river"}],
+        [{"type": "lowercase"}],
+        [{"type": "uppercase"}],
+        [{"type": "end_with", "word": "calm"}],
+        [{"type": "start_with", "word": "warm"}],
+        [{"type": "bullets", "n": 3}],
+        [{"type": "max_words", "n": 6}, {"type": "end_with", "word": "calm"}],
+        [{"type": "start_with", "word": "warm"}, {"type": "uppercase"}],
+        [{"type": "include_word", "word": "blue"}, {"type": "lowercase"}],
+    ],
+    ids=lambda cs: "+".join(c["type"] for c in cs),
+)
+def test_instruction_repair_edits_the_policys_answer_to_the_top_score(constraints):
+    rec = {**_instr(*constraints), "topic": "a river"}
+    assert instructions.score(rec, RIVER)[0] < 6.0
+    fixed = instructions.repair(rec, [RIVER])
+    assert fixed is not None and instructions.score(rec, fixed)[0] == 6.0
+
+
+def test_instruction_repair_starts_from_an_answer_and_only_where_one_is_needed():
+    rec = {**_instr({"type": "uppercase"}), "topic": "a river"}
+    # an off-topic sample is skipped: repair the first one that answers the request
+    assert instructions.repair(rec, ["Birds sing all day.", RIVER]) == RIVER.upper()
+    assert instructions.repair(rec, ["Birds sing all day.", "blue"]) is None, "nothing answers the request"
+    assert instructions.repair(rec, [RIVER.upper(), RIVER]) is None, "the policy already wrote a right answer"
+    assert instructions.repair(rec, []) is None
+    assert TASKS.get("arithmetic", "t").repair(ARITH, ["41"]) is None, "a task without a repair gives none"
+
+
 def test_generated_instruction_prompts_name_their_topic():
     import random
 
