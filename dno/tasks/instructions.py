@@ -244,9 +244,10 @@ class Instructions(Task):
             raise DnoError(f"{where}: `topic` must be a non-empty string (the subject an answer must mention)")
 
     def repair(self, record: dict, responses: list[str]) -> str | None:
-        """The first response that answers the request, edited until every constraint holds (checked by `score`)."""
+        """The shortest response that answers the request, edited until every constraint holds (checked by
+        `score`). Shortest: the oracle prefers concise answers, and a long sample edited teaches length too."""
         budget = sum(c["type"] in _ADDS_A_WORD for c in record["constraints"])
-        for response in responses:
+        for response in sorted(responses, key=lambda r: len(r.split())):
             text = response.strip()
             if self.score(record, text)[0] == 6.0:
                 return None  # the policy already wrote a right answer: nothing to teach

@@ -135,8 +135,9 @@ def test_instruction_repair_edits_the_policys_answer_to_the_top_score(constraint
 
 def test_instruction_repair_starts_from_an_answer_and_only_where_one_is_needed():
     rec = {**_instr({"type": "uppercase"}), "topic": "a river"}
-    # an off-topic sample is skipped: repair the first one that answers the request
+    # an off-topic sample (or one too short to answer) is skipped: repair the shortest one that answers
     assert instructions.repair(rec, ["Birds sing all day.", RIVER]) == RIVER.upper()
+    assert instructions.repair(rec, [RIVER, "A calm river.", "River."]) == "A CALM RIVER.", "the shortest answer"
     assert instructions.repair(rec, ["Birds sing all day.", "blue"]) is None, "nothing answers the request"
     assert instructions.repair(rec, [RIVER.upper(), RIVER]) is None, "the policy already wrote a right answer"
     assert instructions.repair(rec, []) is None
