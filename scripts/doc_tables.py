@@ -2,7 +2,7 @@
 """The tables in README.md and docs/ come from run artifacts, never from hand-copied numbers.
 
     python scripts/doc_tables.py collect RUN NAME   # RUN's per-iteration results -> docs/results/NAME.json
-    python scripts/doc_tables.py collect-eval RUN/evals/DIR NAME [--iteration T]   # a `dno eval` result -> docs/results/NAME.json
+    python scripts/doc_tables.py collect-eval RUN/evals/DIR NAME [--iteration T] [--prompts FILE]   # a `dno eval` result -> docs/results/NAME.json
     python scripts/doc_tables.py render             # rewrite every marked table from docs/results/
     python scripts/doc_tables.py render --check     # exit 1 if a document is out of date (a test runs this)
 
@@ -11,6 +11,7 @@ A document marks a generated table with an HTML comment naming its source, and t
     <!-- table: run default -->      per-iteration table of docs/results/default.json
     <!-- table: methods default dno_soft ... -->   one row per run (final iteration)
     <!-- table: heldout NAME ... -->               one row per `dno eval` result (collect-eval), paired Δ
+    <!-- table: constraints NAME ... -->           instruction constraints held, per type (collect-eval --prompts)
     <!-- table: noise CLEAN,NOISY,... ... -->       per method: `dno eval` results of runs with a noisy judge, against the clean one
     <!-- table: agree agree_a agree_b ... -->      one row per judge: `dno agree --out docs/results/agree_a.json`
     <!-- table: judges -:default agree_a:run_a ... -->  agreement, a run trained with each judge, PGR
@@ -132,9 +133,10 @@ def collect(run: Path, name: str) -> Path:
     return path
 
 
-def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path:
+def collect_eval(evaldir: Path, name: str, iteration: int | None = None, prompts: Path | None = None) -> Path:
     """One iteration (default: the last evaluated) of a `dno eval` result (e.g. `--prompts` of a larger test
-    set): metrics and the per-prompt outcomes, for head-to-head differences between runs on the same prompts."""
+    set): metrics and the per-prompt outcomes, for head-to-head differences between runs on the same prompts.
+    With `prompts` (the file evaluated), also how often each kind of instruction constraint held."""
     info = _read_json(evaldir / "eval.json")
     done = sorted(int(d.name[5:]) for d in evaldir.glob("iter_*") if (d / "metrics.json").is_file())
     t = done[-1] if done and iteration is None else iteration
@@ -154,9 +156,40 @@ def collect_eval(evaldir: Path, name: str, iteration: int | None = None) -> Path
         "outcomes": {r["id"]: r["outcome"] for r in judged},
         "tasks": {r["id"]: r["task"] for r in judged if r.get("task")},  # per-task Δ columns
     }
+    if prompts is not None:
+        out["constraints"] = _constraints_held({r["id"]: r for r in _read_jsonl(prompts)}, judged)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def _constraints_held(prompts: dict[str, dict], judged: list[dict]) -> dict[str, dict]:
+    """Per constraint type: on how many prompts it was asked (`n`), and held by the policy's and the baseline's
+    answer (the instructions oracle's `held` checks, policy first)."""
+    out: dict[str, dict] = {}
+    for r in judged:
+        checks = (r.get("info") or {}).get("checks") or []
+        if len(checks) != 2 or "held" not in checks[0]:
+            continue
+        for i, c in enumerate(prompts[r["id"]]["constraints"]):
+            row = out.setdefault(c["type"], {"n": 0, "policy": 0, "baseline": 0})
+            row["n"] += 1
+            row["policy"] += bool(checks[0]["held"][i])
+            row["baseline"] += bool(checks[1]["held"][i])
+    return dict(sorted(out.items()))
+
+
+def constraints_table(names: list[str]) -> str:
+    """Per instruction constraint type: how often π_0's answer held it, then each collected result's policy."""
+    results = [(_label(name), _read_json(RESULTS / f"{name}.json")) for name in names]
+    ref = results[0][1]["constraints"]
+    head = ["constraint", "asked", "π_0"] + [f"`{label}` π_{res['iteration']}" for label, res in results]
+    rows = [
+        [f"`{kind}`", str(row["n"]), str(row["baseline"])]
+        + [str(res["constraints"][kind]["policy"]) for _, res in results]
+        for kind, row in ref.items()
+    ]
+    return table(head, rows)
 
 
 def _delta(a: dict, b: dict) -> str:
@@ -447,6 +480,7 @@ KINDS = {
     "run": run_table,
     "methods": methods_table,
     "heldout": heldout_table,
+    "constraints": constraints_table,
     "noise": noise_table,
     "agree": agree_table,
     "judges": judges_table,
@@ -484,6 +518,7 @@ def main() -> int:
     e.add_argument("evaldir", type=Path)
     e.add_argument("name")
     e.add_argument("--iteration", type=int, help="which evaluated iteration (default: the last)")
+    e.add_argument("--prompts", type=Path, help="the prompts file evaluated: also count each constraint type held")
     r = sub.add_parser("render")
     r.add_argument("--check", action="store_true")
     args = ap.parse_args()
@@ -491,7 +526,7 @@ def main() -> int:
         print(collect(args.run, args.name))
         return 0
     if args.cmd == "collect-eval":
-        print(collect_eval(args.evaldir, args.name, args.iteration))
+        print(collect_eval(args.evaldir, args.name, args.iteration, args.prompts))
         return 0
     return render(args.check)
 

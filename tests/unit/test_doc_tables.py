@@ -194,3 +194,34 @@ def test_the_judges_table_measures_each_judge_against_the_oracle_run(tmp_path, m
     (tmp_path / "heldout_clean.json").unlink()  # no fresh prompts for the oracle run: PGR on the test prompts
     rows = tables.judges_table(["-:clean", "agree_noisy:noisy"]).splitlines()
     assert rows[0].endswith("| PGR (test prompts) |") and rows[3].endswith("| 0.75 |")  # (65-50)/(70-50)
+
+
+def test_the_constraints_table_counts_each_constraint_held_by_pi0_and_each_policy(tmp_path, monkeypatch):
+    """collect-eval --prompts reads each prompt's constraints and the oracle's `held` checks (policy first)."""
+    tables = _script()
+    monkeypatch.setattr(tables, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    prompts = tmp_path / "fresh.jsonl"
+    cons = [[{"type": "uppercase"}], [{"type": "uppercase"}, {"type": "end_with", "word": "x"}], [{"type": "end_with"}]]
+    prompts.write_text(
+        "".join(json.dumps({"id": f"fresh-{i:05d}", "constraints": c}) + "\n" for i, c in enumerate(cons))
+    )
+    for run, held in (("a", [[False], [True, False], [True]]), ("b", [[True], [True, True], [False]])):
+        d = _eval_dir(tmp_path, run, [0.5, 0.5, 0.5, 1.0], tasks=["instructions"] * 3 + ["arithmetic"])
+        rows = [
+            {
+                "id": f"fresh-{i:05d}",
+                "outcome": 0.5,
+                "task": "instructions",
+                "info": {"checks": [{"held": h}, {"held": [False] * len(h)}]},
+            }
+            for i, h in enumerate(held)
+        ]
+        rows.append(
+            {"id": "fresh-00003", "outcome": 1.0, "task": "arithmetic", "info": {"checks": [{"correct": True}] * 2}}
+        )
+        (d / "iter_3" / "judgments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        tables.collect_eval(d, f"heldout_{run}", prompts=prompts)
+    out = tables.constraints_table(["heldout_a", "heldout_b"]).splitlines()
+    assert out[0] == "| constraint | asked | π_0 | `a` π_3 | `b` π_3 |"
+    assert out[2:] == ["| `end_with` | 2 | 0 | 1 | 1 |", "| `uppercase` | 2 | 0 | 1 | 2 |"]
