@@ -145,6 +145,7 @@ def main() -> None:
         results[variant] = res
         runs = ", ".join(f"{r['tokens']} tok in {r['seconds']:.1f} s" for r in res["runs"])
         print(f"  {variant:14s} start {res['start_s']:5.1f} s | {runs} | {tokens_per_s(res):6.1f} tokens/s", flush=True)
+
     def fastest(backend: str) -> str | None:
         names = [v for v in results if v.startswith(backend + "-")]
         return max(names, key=lambda v: tokens_per_s(results[v])) if names else None
