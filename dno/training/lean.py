@@ -1,11 +1,12 @@
-"""Leaner activations for training: the gated MLP's `silu(gate) * up` without keeping `silu(gate)`.
+"""Leaner activations for training: the gated MLP keeps gate and up for the backward pass, and nothing else of its width.
 
-Autograd keeps three tensors of the MLP's width per token for `act(gate) * up` (gate for the SiLU, silu(gate) and
-up for the product); the gradient needs only gate and up, since silu(gate) is cheap to recompute. Each layer
-then keeps one tensor of the intermediate width less per token (1,536 floats per token and layer for
-SmolLM2-135M: 162 MB of the default batch's activations), as Liger-Kernel's fused SwiGLU does on GPUs. Forward
-and gradients are bit for bit the stock ones: the same kernels (`silu`, `silu_backward`, products) on the
-same values.
+For `down_proj(silu(gate) * up)` autograd keeps four tensors of the MLP's width per token: gate (for the SiLU),
+silu(gate) and up (for the product), and the product (down_proj's input, for its weight gradient). silu(gate) and
+the product are cheap elementwise functions of gate and up, so the lean MLP keeps only those two and recomputes the
+other two in the backward pass, as Liger-Kernel's fused SwiGLU does on GPUs: two tensors of the intermediate width
+less per token and layer (1,536 floats each for SmolLM2-135M). Forward and gradients are bit for bit the stock
+ones: the same kernels on the same values. Not for gradient checkpointing, which keeps none of them anyway (and
+whose recomputation check refuses the saved-tensor hooks).
 """
 
 from __future__ import annotations
@@ -32,7 +33,29 @@ class SiluMul(torch.autograd.Function):
 
 
 def _lean_forward(self, x):
-    return self.down_proj(SiluMul.apply(self.gate_proj(x), self.up_proj(x)))
+    gate, up = self.gate_proj(x), self.up_proj(x)
+    product = SiluMul.apply(gate, up)
+    if not product.requires_grad:
+        return self.down_proj(product)
+
+    # down_proj keeps (a view of) its input for the weight gradient: keep how to recompute it instead (the hooks
+    # live as long as the graph, so they must not hold the product itself)
+    ptr, dtype = product.data_ptr(), product.dtype
+
+    def pack(t: torch.Tensor):
+        if t.data_ptr() == ptr and t.dtype == dtype:
+            return gate, up, t.size(), t.stride()
+        return t
+
+    def unpack(packed):
+        if isinstance(packed, torch.Tensor):
+            return packed
+        g, u, size, stride = packed
+        with torch.no_grad():
+            return (F.silu(g) * u).as_strided(size, stride)
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        return self.down_proj(product)
 
 
 # torch's SiLU module, and transformers' (`nn.functional.silu` too, unless a hub kernel replaces its forward)
@@ -52,7 +75,7 @@ def _gated_silu_mlps(model) -> list[torch.nn.Module]:
 
 @contextlib.contextmanager
 def lean_activations(model):
-    """Within the block, the model's gated SiLU MLPs keep one tensor less for the backward pass; restored after."""
+    """Within the block, the model's gated SiLU MLPs keep two tensors less for the backward pass; restored after."""
     mlps = _gated_silu_mlps(model)
     for m in mlps:
         m.forward = types.MethodType(_lean_forward, m)

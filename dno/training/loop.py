@@ -341,9 +341,10 @@ def train(
         params = [p for p in m.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay, fused=fused)
 
-    # one activation less per MLP token for the backward pass, bit for bit the same numbers (dno/training/lean.py);
-    # left out where ZeRO-3 or FSDP rewrap the modules, which no machine here can run
-    lean = contextlib.nullcontext() if sharded else lean_activations(model)
+    # two activations less per MLP token for the backward pass, bit for bit the same numbers (dno/training/lean.py);
+    # left out where ZeRO-3 or FSDP rewrap the modules, which no machine here can run, and where checkpointing
+    # keeps no activations anyway
+    lean = contextlib.nullcontext() if sharded or cfg.gradient_checkpointing else lean_activations(model)
     if "DEEPSPEED" in kind:  # the engine needs the optimizer at prepare time
         model, opt = acc.prepare(model, adamw(model))
     else:  # FSDP (and the rest): the optimizer over the prepared model's parameters
