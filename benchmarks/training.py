@@ -15,6 +15,8 @@ on both alike. Reported side by side: seconds per pair, peak RSS, and the ratios
   before `dno.training.logprobs.packed_pair_logps`: the before/after of that change, side by side.
 - `dno-unfused`: separate rows and `sequence_logps` as it was before the vocabulary projection was limited
   to response positions (full (B, T, V) logits): the before/after of that earlier change.
+- `dno-stock-mlp`: `dno` with the MLP's activations kept as transformers' code makes them, without
+  `dno.training.lean`: the before/after of that change.
 - `trl`: `trl.DPOTrainer` with its default reference handling (`ref_model=None`: it loads a second
   copy of the model and runs a no-grad reference forward in every step), `max_steps` = the same number
   of optimizer steps, the same batch size, learning rate, β and fp32 precision. TRL's gradient
@@ -46,6 +48,7 @@ responses of the lengths a default run produces (short answers against ~30-token
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -64,7 +67,7 @@ RAMBLE = (
 NICE = ["It is lovely and warm.", "Bright, calm and kind.", "A simple, pleasant thing.", "Short and sweet, really."]
 
 
-VARIANTS = ("dno", "dno-unpacked", "dno-unfused", "trl", "trl-precompute")
+VARIANTS = ("dno", "dno-unpacked", "dno-unfused", "dno-stock-mlp", "trl", "trl-precompute")
 
 
 def synthetic_pairs(n: int, seed: int = 7) -> list[dict]:
@@ -158,6 +161,8 @@ def child(args) -> dict:
         loop.pair_logps = logprobs.separate_pair_logps
     if args.variant == "dno-unfused":
         logprobs.sequence_logps = unfused_sequence_logps
+    if args.variant == "dno-stock-mlp":  # autograd keeps the MLP's activations as transformers' code makes them
+        loop.lean_activations = lambda model: contextlib.nullcontext()
 
     torch.manual_seed(0)
     path = models.resolve(args.model)
@@ -201,7 +206,11 @@ def child(args) -> dict:
         res["matmul_peak_flops"] = max(peak, matmul_peak(dtype=args.precision))
         res["final_loss"] = hist[-1]["loss"]
         flops = (6 * args.epochs + 2) * n_mm * real_tokens  # trained passes + one reference pass
-        computed = real_tokens if args.variant != "dno" else sum(len(c.ids) + len(r.ids) - r.prompt_len for c, r in enc)
+        computed = (
+            real_tokens
+            if args.variant in ("dno-unpacked", "dno-unfused")
+            else sum(len(c.ids) + len(r.ids) - r.prompt_len for c, r in enc)
+        )
         res["hardware_fraction_of_matmul_peak"] = (
             (6 * args.epochs + 2) * n_mm * computed / secs / res["matmul_peak_flops"]
         )
@@ -410,6 +419,7 @@ def main() -> None:
         ("dno", "dno-unpacked", "the packing change: after / before"),
         ("dno-unfused", "trl", "before both changes"),
         ("dno", "dno-unfused", "both changes: after / before"),
+        ("dno", "dno-stock-mlp", "the lean MLP: after / before"),
     ):
         if a in results and b in results:
             sp = [y["seconds_per_pair"] / x["seconds_per_pair"] for x, y in zip(results[a], results[b])]
