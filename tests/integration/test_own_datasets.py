@@ -195,7 +195,7 @@ def test_teacher_repair_adds_the_verifiers_edit_of_the_policys_own_answer(tmp_pa
 def test_teacher_repair_without_a_task_that_repairs_is_refused_before_the_run(tmp_path, capsys):
     run = tmp_path / "run"
     capsys.readouterr()
-    argv = ["run", *FAST, "data.tasks={arithmetic: 1}", "teacher.source=repair", "--run-dir", str(run)]
+    argv = ["run", *FAST, "data.tasks={wordcount: 1}", "teacher.source=repair", "--run-dir", str(run)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "no training prompt's task can repair an answer" in err

@@ -141,7 +141,18 @@ def test_instruction_repair_starts_from_an_answer_and_only_where_one_is_needed()
     assert instructions.repair(rec, ["Birds sing all day.", "blue"]) is None, "nothing answers the request"
     assert instructions.repair(rec, [RIVER.upper(), RIVER]) is None, "the policy already wrote a right answer"
     assert instructions.repair(rec, []) is None
-    assert TASKS.get("arithmetic", "t").repair(ARITH, ["41"]) is None, "a task without a repair gives none"
+    assert TASKS.get("wordcount", "t").repair({"n": 3}, ["two words"]) is None, "a task without a repair gives none"
+
+
+def test_arithmetic_repair_corrects_a_worked_sum_never_a_bare_number():
+    arithmetic = Arithmetic()
+    wrong = ["25 + 17 = 43", "The answer is 41.", "25 + 17 is 41, I think, but maybe not"]
+    assert arithmetic.repair(ARITH, wrong) == "25 + 17 = 42", "the shortest sample that shows its working"
+    assert arithmetic.repair(ARITH, ["25 + 17 = 32.", "41"]) == "25 + 17 = 42.", "its own punctuation kept"
+    assert arithmetic.repair(ARITH, ["41", "The sum is 43"]) is None, "no working shown: no bare number taught"
+    assert arithmetic.repair(ARITH, ["17 + 25 = 43"]) is None, "the prompt's terms, in the prompt's order"
+    assert arithmetic.repair(ARITH, ["25 + 17 = 43", "42"]) is None, "the policy already wrote a right answer"
+    assert arithmetic.repair(ARITH, ["25 + 17 plus a few more words = 43"]) is None, "a repair must be concise"
 
 
 def test_generated_instruction_prompts_name_their_topic():
