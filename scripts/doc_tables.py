@@ -165,7 +165,7 @@ def collect_eval(evaldir: Path, name: str, iteration: int | None = None, prompts
 
 def _constraints_held(prompts: dict[str, dict], judged: list[dict]) -> dict[str, dict]:
     """Per constraint type: on how many prompts it was asked (`n`), and held by the policy's and the baseline's
-    answer (the instructions oracle's `held` checks, policy first)."""
+    answer (the instructions oracle's `held` checks, policy first; an empty answer's are empty: none held)."""
     out: dict[str, dict] = {}
     for r in judged:
         checks = (r.get("info") or {}).get("checks") or []
@@ -174,8 +174,8 @@ def _constraints_held(prompts: dict[str, dict], judged: list[dict]) -> dict[str,
         for i, c in enumerate(prompts[r["id"]]["constraints"]):
             row = out.setdefault(c["type"], {"n": 0, "policy": 0, "baseline": 0})
             row["n"] += 1
-            row["policy"] += bool(checks[0]["held"][i])
-            row["baseline"] += bool(checks[1]["held"][i])
+            row["policy"] += any(checks[0]["held"][i : i + 1])
+            row["baseline"] += any(checks[1]["held"][i : i + 1])
     return dict(sorted(out.items()))
 
 

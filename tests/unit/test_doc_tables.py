@@ -197,7 +197,7 @@ def test_the_judges_table_measures_each_judge_against_the_oracle_run(tmp_path, m
 
 
 def test_the_constraints_table_counts_each_constraint_held_by_pi0_and_each_policy(tmp_path, monkeypatch):
-    """collect-eval --prompts reads each prompt's constraints and the oracle's `held` checks (policy first)."""
+    """collect-eval --prompts reads each prompt's constraints and the oracle's `held` checks (policy first); an empty answer has no checks: none held."""
     tables = _script()
     monkeypatch.setattr(tables, "RESULTS", tmp_path / "results")
     (tmp_path / "results").mkdir()
@@ -206,7 +206,7 @@ def test_the_constraints_table_counts_each_constraint_held_by_pi0_and_each_polic
     prompts.write_text(
         "".join(json.dumps({"id": f"fresh-{i:05d}", "constraints": c}) + "\n" for i, c in enumerate(cons))
     )
-    for run, held in (("a", [[False], [True, False], [True]]), ("b", [[True], [True, True], [False]])):
+    for run, held in (("a", [[False], [True, False], [True]]), ("b", [[True], [True, True], []])):
         d = _eval_dir(tmp_path, run, [0.5, 0.5, 0.5, 1.0], tasks=["instructions"] * 3 + ["arithmetic"])
         rows = [
             {
