@@ -68,6 +68,7 @@ NICE = ["It is lovely and warm.", "Bright, calm and kind.", "A simple, pleasant 
 
 
 VARIANTS = ("dno", "dno-unpacked", "dno-unfused", "dno-stock-mlp", "trl", "trl-precompute")
+UNPACKED = ("dno-unpacked", "dno-unfused")  # chosen and rejected as separate rows: every token computed
 
 
 def synthetic_pairs(n: int, seed: int = 7) -> list[dict]:
@@ -157,7 +158,7 @@ def child(args) -> dict:
     from dno.training.logprobs import encode
     from dno.training.loop import PairBatchItem, train
 
-    if args.variant in ("dno-unpacked", "dno-unfused"):
+    if args.variant in UNPACKED:
         loop.pair_logps = logprobs.separate_pair_logps
     if args.variant == "dno-unfused":
         logprobs.sequence_logps = unfused_sequence_logps
@@ -207,9 +208,7 @@ def child(args) -> dict:
         res["final_loss"] = hist[-1]["loss"]
         flops = (6 * args.epochs + 2) * n_mm * real_tokens  # trained passes + one reference pass
         computed = (
-            real_tokens
-            if args.variant in ("dno-unpacked", "dno-unfused")
-            else sum(len(c.ids) + len(r.ids) - r.prompt_len for c, r in enc)
+            real_tokens if args.variant in UNPACKED else sum(len(c.ids) + len(r.ids) - r.prompt_len for c, r in enc)
         )
         res["hardware_fraction_of_matmul_peak"] = (
             (6 * args.epochs + 2) * n_mm * computed / secs / res["matmul_peak_flops"]

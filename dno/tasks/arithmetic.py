@@ -51,6 +51,11 @@ def _plain(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
+def _terms(record: dict) -> list[str]:
+    """The numbers of the prompt, as written (thousands separators dropped)."""
+    return _NUMBER.findall(record["messages"][-1]["content"].replace(",", ""))
+
+
 def last_number(text: str) -> float | None:
     found = _NUMBER.findall(text.replace(",", ""))
     return float(found[-1]) if found else None
@@ -86,7 +91,7 @@ class Arithmetic(Task):
         else the answer alone. Worked, not the bare number: trained on bare numbers, SmolLM2 dropped the
         "a + b =" it computes with and guessed (docs/methods.md)."""
         answer = _plain(record["answer"])
-        terms = _NUMBER.findall(record["messages"][-1]["content"].replace(",", ""))
+        terms = _terms(record)
         worked = f"{' + '.join(terms)} = {answer}"
         added_up = len(terms) > 1 and abs(sum(map(float, terms)) - float(record["answer"])) < 1e-9
         return worked if added_up and len(worked.split()) <= CONCISE_WORDS else answer
@@ -95,7 +100,7 @@ class Arithmetic(Task):
         """The shortest response that shows its working (the prompt's terms, in order, then a number) with that
         last number set to the answer: the policy's own way of writing the sum, made right. Never a bare number,
         which taught SmolLM2 to guess (the `reference` docstring); None when no response shows its working."""
-        terms = _NUMBER.findall(record["messages"][-1]["content"].replace(",", ""))
+        terms = _terms(record)
         for response in sorted(responses, key=lambda r: len(r.split())):
             text = response.strip().replace(",", "")
             if self.score(record, text)[0] == 6.0:
