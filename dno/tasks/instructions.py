@@ -75,6 +75,7 @@ OOD_WORDING = {
     "bullets": 'Give exactly {n} items as a list, each line starting with "- ".',
 }
 MIN_WORDS = 3
+REPAIR_MIN_WORDS = 5  # a repaired answer keeps a margin over MIN_WORDS: answers at the bar taught too-short ones
 WORDS = ["blue", "happy", "quiet", "bright", "green", "gentle", "warm", "small", "old", "calm"]
 
 
@@ -165,12 +166,70 @@ def describe(constraint: dict) -> str:
 
 
 # Edits that make one constraint hold, in the order `repair` applies them: content first, then the words that must
-# open or close the answer, then the layout, then the letter case (which must see every word).
+# open or close the answer, then the layout, then the letter case (which must see every word). Each edit keeps the
+# answer a sentence: a repaired answer teaches its form, and broken ones ("Green the city is a.") taught the policy
+# to put the word before an echo of the request, which other wordings of the request then got.
 _ADDS_A_WORD = {"include_word", "start_with", "end_with"}
+# Words a cut-off sentence must not end on ("... clings to." reads as broken).
+_DANGLING = set("a an the of to and or but in on at for with from by as is are was its their that which".split())
+
+
+def _strip(word: str) -> str:
+    return word.strip(".,;:!?\"'()*-").lower()
+
+
+def _pronoun(word: str, first: bool) -> str:
+    """What stands in for a forbidden noun: "it", or "they" for a plural."""
+    plural = word.endswith("s") and not word.endswith("ss")
+    return ("They" if first else "they") if plural else ("It" if first else "it")
 
 
 def _without(text: str, word: str) -> str:
-    return " ".join(w for w in text.split() if w.strip(".,;:!?\"'()*-").lower() != word.lower())
+    """`text` with the forbidden `word` (and its article) replaced by a pronoun, or dropped where it is not a noun."""
+    out: list[str] = []
+    for token in text.split():
+        if _strip(token) != word.lower():
+            out.append(token)
+            continue
+        first = not out or out[-1].endswith((".", "!", "?"))
+        if out and _strip(out[-1]) in ("a", "an", "the"):
+            first = out[-1][:1].isupper()
+            out.pop()
+        core = token.strip(".,;:!?\"'()*-")
+        head, tail = token.split(core, 1)  # the punctuation around the word stays
+        out.append(head + _pronoun(word.lower(), first and not head) + tail)
+    return " ".join(out)
+
+
+def _cut(words: list[str], n: int) -> str:
+    """The first `n` words as a sentence: never ending on an article or a preposition."""
+    words = words[: max(1, n)]
+    while len(words) > 1 and _strip(words[-1]) in _DANGLING:
+        words.pop()
+    return " ".join(words).rstrip(",;:-") + "."
+
+
+def _items(text: str, n: int) -> list[str] | None:
+    """`text` dealt into `n` list items: at its clause breaks where it has enough, else by words."""
+    text = " ".join(line.strip(" -*•") for line in text.splitlines())
+    clauses = [c.strip(" ,;") for c in re.split(r"(?<=[.;,!?])\s+", text) if c.strip(" ,;")]
+    if len(clauses) >= n:
+        size = -(-len(clauses) // n)
+        return [" ".join(clauses[i : i + size]) for i in range(0, len(clauses), size)]
+    words = text.split()
+    if len(words) < n:
+        return None
+    size = -(-len(words) // n)
+    return [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+
+
+def _echoes(text: str, record: dict, span: int = 4) -> bool:
+    """Whether `text` repeats `span` words in a row of the request: an echo of the request, not an answer to it."""
+    request = record.get("prompt") or " ".join(m.get("content", "") for m in record.get("messages", []))
+    said = _words(request)
+    grams = {tuple(said[i : i + span]) for i in range(len(said) - span + 1)}
+    words = _words(text)
+    return any(tuple(words[i : i + span]) in grams for i in range(len(words) - span + 1))
 
 
 def _edit(text: str, c: dict, budget: int) -> str | None:
@@ -178,20 +237,16 @@ def _edit(text: str, c: dict, budget: int) -> str | None:
     if kind == "forbid_word":
         return _without(text, word)
     if kind == "max_words":  # leave room for the words later edits add
-        words = text.split()
-        return text if len(words) <= c["n"] else " ".join(words[: max(1, c["n"] - budget)]).rstrip(",;:") + "."
+        return text if len(text.split()) <= c["n"] else _cut(text.split(), c["n"] - budget)
     if kind == "include_word":
         return text if word.lower() in _words(text) else text.rstrip(" .!?") + f", {word}."
     if kind == "start_with":
-        return text if _words(text)[:1] == [word.lower()] else f"{word.capitalize()} {text[:1].lower()}{text[1:]}"
+        return text if _words(text)[:1] == [word.lower()] else f"{word.capitalize()}: {text[:1].lower()}{text[1:]}"
     if kind == "end_with":
-        return text if _words(text)[-1:] == [word.lower()] else text.rstrip(" .!?") + f" {word}."
-    if kind == "bullets":  # the answer's words dealt into n items
-        words = " ".join(line.strip(" -*•") for line in text.splitlines()).split()
-        if len(words) < c["n"]:
-            return None
-        size = -(-len(words) // c["n"])
-        return "\n".join("- " + " ".join(words[i : i + size]) for i in range(0, len(words), size))
+        return text if _words(text)[-1:] == [word.lower()] else text.rstrip(" .!?,;:") + f", {word}."
+    if kind == "bullets":
+        items = _items(text, c["n"])
+        return None if items is None or len(items) != c["n"] else "\n".join("- " + item for item in items)
     return text.upper() if kind == "uppercase" else text.lower()
 
 
@@ -244,18 +299,26 @@ class Instructions(Task):
             raise DnoError(f"{where}: `topic` must be a non-empty string (the subject an answer must mention)")
 
     def repair(self, record: dict, responses: list[str]) -> str | None:
-        """The shortest response that answers the request, edited until every constraint holds (checked by
-        `score`). Shortest: the oracle prefers concise answers, and a long sample edited teaches length too."""
-        budget = sum(c["type"] in _ADDS_A_WORD for c in record["constraints"])
-        for response in sorted(responses, key=lambda r: len(r.split())):
+        """Among the responses that answer the request and do not echo it, the one that needs the fewest edits
+        (then the shortest), edited until every constraint holds (checked by `score`) and still a full answer of
+        REPAIR_MIN_WORDS words, unless a word limit leaves less room. Fewest edits: each edit is a seam the policy
+        learns too. Shortest: a long sample edited teaches length as well."""
+        constraints = record["constraints"]
+        budget = sum(c["type"] in _ADDS_A_WORD for c in constraints)
+        # under a word limit the cut may end a word short of it (never on an article or a preposition)
+        least = min([REPAIR_MIN_WORDS] + [c["n"] - 1 for c in constraints if c["type"] == "max_words"])
+        answers = []
+        for response in responses:
             text = response.strip()
-            if self.score(record, text)[0] == 6.0:
+            score, info = self.score(record, text)
+            if score == 6.0:
                 return None  # the policy already wrote a right answer: nothing to teach
-            if not text or (record.get("topic") and not answers_request(text, record)):
-                continue
-            for c in sorted(record["constraints"], key=lambda c: _ORDER.index(c["type"])):
+            if text and (not record.get("topic") or answers_request(text, record)) and not _echoes(text, record):
+                answers.append((-sum(info["held"]), len(text.split()), text))
+        for _, _, text in sorted(answers):
+            for c in sorted(constraints, key=lambda c: _ORDER.index(c["type"])):
                 text = _edit(text, c, budget) if text else None
-            if text and self.score(record, text)[0] == 6.0:
+            if text and len(text.split()) >= least and self.score(record, text)[0] == 6.0:
                 return text
         return None
 

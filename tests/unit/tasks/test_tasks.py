@@ -135,13 +135,35 @@ def test_instruction_repair_edits_the_policys_answer_to_the_top_score(constraint
 
 def test_instruction_repair_starts_from_an_answer_and_only_where_one_is_needed():
     rec = {**_instr({"type": "uppercase"}), "topic": "a river"}
+    calm = "A calm river runs by."
     # an off-topic sample (or one too short to answer) is skipped: repair the shortest one that answers
     assert instructions.repair(rec, ["Birds sing all day.", RIVER]) == RIVER.upper()
-    assert instructions.repair(rec, [RIVER, "A calm river.", "River."]) == "A CALM RIVER.", "the shortest answer"
+    assert instructions.repair(rec, [RIVER, calm, "A river."]) == calm.upper(), "the shortest full answer"
+    assert instructions.repair(rec, ["A calm river."]) is None, "an answer at the oracle's bar teaches too-short ones"
     assert instructions.repair(rec, ["Birds sing all day.", "blue"]) is None, "nothing answers the request"
     assert instructions.repair(rec, [RIVER.upper(), RIVER]) is None, "the policy already wrote a right answer"
     assert instructions.repair(rec, []) is None
     assert TASKS.get("wordcount", "t").repair({"n": 3}, ["two words"]) is None, "a task without a repair gives none"
+
+
+def test_instruction_repair_keeps_the_answer_a_sentence():
+    def repair(*constraints, samples=(RIVER,)):
+        rec = {**_instr(*constraints), "topic": "a river", "prompt": "Write one sentence about a river."}
+        return instructions.repair(rec, list(samples))
+
+    # the fewest edits first, before the shortest: this sample already ends with "calm"
+    held = "The wide river bends past the town, slow and calm."
+    assert repair({"type": "end_with", "word": "calm"}, {"type": "uppercase"}, samples=[RIVER, held]) == held.upper()
+    assert repair({"type": "forbid_word", "word": "river"}) == "It flows past the old mill every morning.", (
+        "a pronoun stands in for the forbidden noun and its article"
+    )
+    assert repair({"type": "start_with", "word": "warm"}) == "Warm: the river flows past the old mill every morning."
+    assert repair({"type": "max_words", "n": 5}) == "The river flows past.", "a cut never ends on 'the'"
+    assert repair({"type": "bullets", "n": 2}, samples=["The river is wide, and it flows past the mill."]) == (
+        "- The river is wide\n- and it flows past the mill."
+    ), "items split where the sentence breaks"
+    echo = "Write one sentence about a river, it flows."  # copies the request's words
+    assert repair({"type": "uppercase"}, samples=[echo]) is None, "an echo of the request is no answer to teach"
 
 
 def test_arithmetic_repair_corrects_a_worked_sum_never_a_bare_number():
