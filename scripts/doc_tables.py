@@ -12,6 +12,7 @@ A document marks a generated table with an HTML comment naming its source, and t
     <!-- table: methods default dno_soft ... -->   one row per run (final iteration)
     <!-- table: heldout NAME ... -->               one row per `dno eval` result (collect-eval), paired Δ
     <!-- table: constraints NAME ... -->           instruction constraints held, per type (collect-eval --prompts)
+    <!-- table: bytask NAME ... -->                per task: win rate vs π_0 and its interval (collect-eval)
     <!-- table: noise CLEAN,NOISY,... ... -->       per method: `dno eval` results of runs with a noisy judge, against the clean one
     <!-- table: agree agree_a agree_b ... -->      one row per judge: `dno agree --out docs/results/agree_a.json`
     <!-- table: judges -:default agree_a:run_a ... -->  agreement, a run trained with each judge, PGR
@@ -229,6 +230,25 @@ def heldout_table(names: list[str]) -> str:
     return table(head, rows)
 
 
+def bytask_table(names: list[str]) -> str:
+    """One row per collected `dno eval` result: its win rate against π_0 on each task's prompts, with the 95%
+    bootstrap interval, so that a task below π_0 shows (the Δ columns of `heldout` compare runs instead)."""
+    from dno.analysis.stats import bootstrap_interval, win_rate
+
+    results = [(_label(name), _read_json(RESULTS / f"{name}.json")) for name in names]
+    tasks = sorted({task for _, res in results for task in res["tasks"].values()})
+    head = ["run", "policy", "prompts"] + [f"{task} win rate vs π_0 (95% CI)" for task in tasks]
+    rows = []
+    for label, res in results:
+        row = [f"`{label}`", f"π_{res['iteration']}", str(res["metrics"]["n"])]
+        for task in tasks:
+            mine = [o for i, o in res["outcomes"].items() if res["tasks"].get(i) == task]
+            low, high = bootstrap_interval(mine)
+            row.append(f"{pct(win_rate(mine))} ({pct(low)}–{pct(high)}, n={len(mine)})" if mine else DASH)
+        rows.append(row)
+    return table(head, rows)
+
+
 def noise_table(groups: list[str]) -> str:
     """One group per method, `CLEAN,NOISY,...` (collect-eval names on the same prompts): each run trained with a
     noisy judge against the same method trained with the clean one. PGR = (win rate − 50) / (clean run's − 50);
@@ -339,7 +359,8 @@ def _head_to_head(res: dict, ref: dict, split: str) -> str:
 
 def methods_table(names: list[str]) -> str:
     """One row per run (its final iteration); the head-to-head columns compare each run with the first named,
-    prompt by prompt (paired bootstrap), on the test and the out-of-distribution prompts."""
+    prompt by prompt (paired bootstrap), on the test and the out-of-distribution prompts; the last column shows
+    whether a task fell below π_0 out of distribution."""
     ref = _read_json(RESULTS / f"{names[0]}.json")
     head = [
         "run",
@@ -355,6 +376,7 @@ def methods_table(names: list[str]) -> str:
         f"Δ win rate vs `{names[0]}` (paired 95% CI)",
         "OOD win rate",
         f"Δ OOD vs `{names[0]}`",
+        "OOD by task",
     ]
     results = {name: _read_json(RESULTS / f"{name}.json") for name in names}
     cut_off = all("cut_off" in res["iterations"][-1] for res in results.values())
@@ -378,6 +400,8 @@ def methods_table(names: list[str]) -> str:
                 _head_to_head(res, ref, "eval"),
                 pct(r["ood"]["win_rate"]) if "ood" in r else DASH,
                 _head_to_head(res, ref, "ood"),
+                ", ".join(f"{task} {pct(rate)}" for task, rate in sorted(r.get("ood", {}).get("by_task", {}).items()))
+                or DASH,
             ]
         )
         if cut_off:
@@ -481,6 +505,7 @@ KINDS = {
     "methods": methods_table,
     "heldout": heldout_table,
     "constraints": constraints_table,
+    "bytask": bytask_table,
     "noise": noise_table,
     "agree": agree_table,
     "judges": judges_table,

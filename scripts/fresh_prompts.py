@@ -4,8 +4,10 @@ distinct from every prompt the run trained, validated or tested on (checked by t
 
     python scripts/fresh_prompts.py RUN 512 fresh.jsonl
     dno eval RUN --prompts fresh.jsonl --iterations 3     # then any run made with the same data settings
+    python scripts/fresh_prompts.py RUN 512 fresh_ood.jsonl --ood   # out of distribution: after data.ood_prompts
 
-Methods compared on 128 test prompts often cannot be told apart; 512 narrow the interval by half.
+Methods compared on 128 test prompts often cannot be told apart; 512 narrow the interval by half. A task's share of
+the 128 out-of-distribution prompts is about 60, too few to say whether it is above or below π_0.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dno.config import load_config  # noqa: E402
 from dno.errors import DnoError  # noqa: E402
-from dno.tasks import _finish, synthetic_pool  # noqa: E402
+from dno.tasks import _finish, ood_pool, synthetic_pool  # noqa: E402
 
 
-def fresh_prompts(run: Path, n: int) -> list[dict]:
+def fresh_prompts(run: Path, n: int, ood: bool = False) -> list[dict]:
     cfg = load_config(run / "config.yaml", saved_run=True)
     data = cfg.data
     if data.source != "synthetic":
         raise DnoError(f"{run}: data.source is {data.source!r}; fresh prompts are for synthetic-data runs")
-    used = data.test_prompts + data.val_prompts + data.prompts_per_iteration * cfg.iterations
-    pool = synthetic_pool(used + n, data.tasks, data.seed)[used:]
-    fresh = [_finish(dict(r), f"fresh-{i:05d}") for i, r in enumerate(pool)]
+    if ood:  # the run's own out-of-distribution prompts are the first data.ood_prompts of the same pool
+        pool = ood_pool(data.ood_prompts + n, data.tasks, data.seed)[data.ood_prompts :]
+    else:
+        used = data.test_prompts + data.val_prompts + data.prompts_per_iteration * cfg.iterations
+        pool = synthetic_pool(used + n, data.tasks, data.seed)[used:]
+    if len(pool) < n:
+        raise DnoError(f"{run}: the task mix has only {len(pool)} more distinct prompts of this kind, not {n}")
+    fresh = [_finish(dict(r), f"fresh{'-ood' if ood else ''}-{i:05d}") for i, r in enumerate(pool)]
     seen = {
         json.dumps(json.loads(line)["messages"])
         for path in [*run.glob("*_prompts.jsonl"), *run.glob("iter_*/prompts.jsonl")]
@@ -47,9 +54,10 @@ def main() -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("n", type=int)
     ap.add_argument("out", type=Path)
+    ap.add_argument("--ood", action="store_true", help="out-of-distribution prompts (generate_ood), not training-like")
     args = ap.parse_args()
     try:
-        rows = fresh_prompts(args.run, args.n)
+        rows = fresh_prompts(args.run, args.n, args.ood)
     except DnoError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -34,3 +34,19 @@ def test_fresh_prompts_follow_the_runs_pool_and_repeat_none_of_its_prompts(tmp_p
     again = tmp_path / "again.jsonl"
     subprocess.run([sys.executable, str(SCRIPT), str(run), "40", str(again)], check=True, capture_output=True)
     assert again.read_bytes() == out.read_bytes()
+
+
+def test_fresh_ood_prompts_follow_the_runs_own_ood_prompts(tmp_path):
+    run = tmp_path / "run"
+    assert main(["prepare", "default", "data.ood_prompts=16", "--run-dir", str(run)]) == 0
+    out = tmp_path / "ood.jsonl"
+    r = subprocess.run([sys.executable, str(SCRIPT), str(run), "30", str(out), "--ood"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    fresh = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [p["id"] for p in fresh] == [f"fresh-ood-{i:05d}" for i in range(30)]
+    own_ood = set(_texts(run / "ood_prompts.jsonl"))
+    assert len(own_ood) == 16 and not own_ood & set(_texts(out)) and len(set(_texts(out))) == 30
+    # the same generator as the run's own: its OOD request templates, never a training one
+    assert all(
+        p["messages"][0]["content"].startswith(("Compose", "Tell", "Share", "Jot")) for p in fresh if "topic" in p
+    )
