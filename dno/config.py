@@ -105,9 +105,11 @@ class SampleConfig:
 
 @dataclass
 class TeacherConfig:
-    source: Literal["model", "data", "repair"] = "model"
-    """`model`: `teacher.model` answers. `data`: the data's gold answer (data.gold_column), else the task's. `repair`:
-    one of π's own samples, edited by the task's verifier to a top score (Task.repair). No model for either."""
+    source: Literal["auto", "model", "data", "repair"] = setting("auto", before="model")
+    """`repair`: one of π's own samples, edited by the task's verifier to a top score (Task.repair; a task without
+    one gets none). `model`: `teacher.model` answers (no teacher if it is ""). `data`: the data's gold answer
+    (data.gold_column), else the task's. `auto` (default since 2026-12-07): `model` if teacher.model is set, else
+    `repair`. Neither `repair` nor `data` takes a model."""
     model: str = ""
     """A stronger model whose response joins each prompt's candidates (DNO-Prct's "gold" answer): a built-in
     name or model directory, or `api:<model name>` for any OpenAI-compatible server. "" = no teacher."""
@@ -117,6 +119,11 @@ class TeacherConfig:
     """api teacher: the environment variable holding the key (never written anywhere)."""
     temperature: float = setting(0.0, at_least(0))
     max_new_tokens: int = setting(0, at_least(0))  # 0 = sample.max_new_tokens
+
+    @property
+    def kind(self) -> str:
+        """What gives the teacher candidate: `source`, with `auto` resolved."""
+        return ("model" if self.model else "repair") if self.source == "auto" else self.source
 
 
 @dataclass
@@ -216,7 +223,7 @@ class PairConfig:
     """Relaxed gap when the positive is a student (policy) sample."""
     max_pairs_per_prompt: int = setting(2, at_least(1))
     """Pairs kept per prompt: the best response against the worst qualifying ones first."""
-    teacher_pairs_per_prompt: int = setting(0, at_least(0))
+    teacher_pairs_per_prompt: int = setting(1, at_least(0), before=0)
     """Of those, at most this many when the best is the teacher's (0 = no cap): keeps teacher pairs from crowding out."""
     rule: Literal["prct", "all"] = "prct"
     """`prct`: DNO-Prct's thresholds and margins above. `all`: Algorithm 1, every two candidates with

@@ -51,7 +51,7 @@ def check_prompt_lengths(cfg, records) -> None:
     lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
     answer = max(cfg.sample.max_new_tokens, cfg.eval.max_new_tokens, cfg.teacher.max_new_tokens)
     answers = [answer] * len(records)
-    if cfg.teacher.source == "data":  # a training prompt's gold answer is trained on whole, + its end-of-turn token
+    if cfg.teacher.kind == "data":  # a training prompt's gold answer is trained on whole, + its end-of-turn token
         golds = [(gold_answer(r) or "") if r.get("split") == "train" else "" for r in records]
         gold_lengths = [len(ids) + 1 for ids in tok(golds, add_special_tokens=False)["input_ids"]]
         answers = [max(a, g) for a, g in zip(answers, gold_lengths)]
@@ -66,19 +66,19 @@ def check_prompt_lengths(cfg, records) -> None:
 
 
 def check_teacher_source(cfg, splits: dict[str, list[dict]]) -> None:
-    """`teacher.source: data` needs gold answers on the training prompts, `repair` a task that can repair some
-    of them; neither takes a teacher model besides."""
-    source = cfg.teacher.source
+    """`teacher.source: data` needs gold answers on the training prompts; neither it nor `repair` takes a teacher
+    model besides. The default (`auto`, no teacher.model) repairs where a task can and asks nothing."""
+    source = cfg.teacher.kind
     if source == "model":
         return
     if cfg.teacher.model:
         raise DnoError(f"config: teacher.source={source} needs no teacher model; teacher.model must then be empty")
     train = [r for name, recs in splits.items() if name.startswith("train") for r in recs]
     if source == "repair":
-        if not any(can_repair(r) for r in train):
+        if cfg.teacher.source == "repair" and not any(can_repair(r) for r in train):  # asked for, not the default
             raise DnoError(
                 f"{cfg.data.source}: teacher.source=repair but no training prompt's task can repair an answer "
-                "(of the built-in tasks, instructions can)"
+                "(of the built-in tasks, instructions and arithmetic can)"
             )
         return
     for r in train:  # a `gold` field read without data.gold_column is kept as the row had it

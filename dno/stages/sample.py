@@ -40,10 +40,10 @@ def sample(run: RunDir, t: int, shard: tuple[int, int] | None = None) -> None:
             if prompts
             else []
         )
-    if run.cfg.teacher.source == "data":  # the data's reference answers (or the task's), where a prompt has one
+    if run.cfg.teacher.kind == "data":  # the data's reference answers (or the task's), where a prompt has one
         golds = [gold_answer(p) for p in prompts]
         gens = [gs + [Generation(g, True, 0)] if g else gs for g, gs in zip(golds, gens)]
-    elif run.cfg.teacher.source == "repair":  # the task's verifier edits one of the policy's own finished samples
+    elif run.cfg.teacher.kind == "repair":  # the task's verifier edits one of the policy's own finished samples
         fixes = [repaired_answer(p, [g.text for g in gs if g.finished]) for p, gs in zip(prompts, gens)]
         gens = [gs + [Generation(f, True, 0)] if f else gs for f, gs in zip(fixes, gens)]
     elif run.cfg.teacher.model and prompts:

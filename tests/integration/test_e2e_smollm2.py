@@ -41,8 +41,11 @@ def test_one_small_iteration_on_the_real_model(tmp_path, smollm2_dir):
     ]
     assert main(args) == 0
     samples = io.read_jsonl(tmp_path / "iter_1" / "samples.jsonl")
-    texts = [r for s in samples for r in s["responses"]]
+    texts = [r for s in samples for r, src in zip(s["responses"], s["sources"]) if src == "student"]
     assert len(texts) == 24 and sum(bool(t.strip()) for t in texts) >= 20  # a chat model answers
+    # the default's teacher: the verifier's repair of one of the policy's own answers, at most one per prompt
+    repaired = [r for s in samples for r, src in zip(s["responses"], s["sources"]) if src == "teacher"]
+    assert all(len(s["sources"]) <= 4 for s in samples) and all(r.strip() for r in repaired)
     assert any(any(ch.isdigit() for ch in t) for t in texts)
     policy = tmp_path / "iter_1" / "policy"
     model, tok = models.load_policy(policy)  # π_1 reloads as an ordinary checkpoint

@@ -200,3 +200,13 @@ def test_teacher_repair_without_a_task_that_repairs_is_refused_before_the_run(tm
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "no training prompt's task can repair an answer" in err
     assert not run.exists()
+
+
+def test_the_default_teacher_needs_no_task_that_can_repair(tmp_path):
+    """teacher.source: auto (the default) repairs where the prompt's task can (the e2e test on the real model);
+    a run on prompts whose task cannot (wordcount here, a user's own) goes on with the policy's own pairs, where
+    an explicit teacher.source=repair is refused (above)."""
+    run = tmp_path / "run"
+    assert main(["run", *FAST, "--stop-after", "1:pair", "--run-dir", str(run)]) == 0  # tiny: wordcount
+    samples = io.read_jsonl(run / "iter_1" / "samples.jsonl")
+    assert samples and all(set(s["sources"]) == {"student"} for s in samples)

@@ -72,3 +72,19 @@ def test_a_run_made_before_a_setting_existed_resumes_as_it_began(tmp_path):
         RunDir.open(tmp_path, config_mod.load_config(None, BASE))
     run = RunDir.open(tmp_path, config_mod.load_config(None, [*BASE, "pair.unfinished=keep"]))
     assert run.cfg.pair.unfinished == "keep"
+
+
+def test_a_run_made_before_the_repair_default_keeps_no_teacher(tmp_path):
+    """teacher.source's default became `auto` (the verifier's repair) and teacher_pairs_per_prompt 1 on
+    2026-12-07: a config.yaml from before then reads as no teacher and no cap, as it ran."""
+    import yaml
+
+    RunDir.open(tmp_path, config_mod.load_config(None, BASE))
+    old = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    del old["teacher"]["source"], old["pair"]["teacher_pairs_per_prompt"]  # as written by dno before them
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    saved = config_mod.load_config(tmp_path / "config.yaml", saved_run=True)
+    assert (saved.teacher.kind, saved.pair.teacher_pairs_per_prompt) == ("model", 0)
+    fresh = config_mod.load_config(None, BASE)
+    assert (fresh.teacher.kind, fresh.pair.teacher_pairs_per_prompt) == ("repair", 1)
+    assert config_mod.load_config(None, [*BASE, "teacher.model=tiny-random"]).teacher.kind == "model"
