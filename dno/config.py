@@ -1,12 +1,10 @@
 """Typed, documented configuration.
 
-Every setting lives in one dataclass below with its default, a one-line reason, and its own check
-(`setting(default, check)`): ranges, choices (`Literal`) and registry names (judges, tasks, losses) sit
-next to the field they guard. `launch=True` marks settings that say how a run executes, not what it
-computes (threads, engine and network knobs): they may differ between invocations of one run directory
-and a stage command may override them. A YAML file in `configs/` is a small diff from these defaults;
-`key=value` arguments on the command line override it (`apply_overrides`). Unknown keys, wrong types and
-out-of-range values are one-line errors that name the key.
+Every setting lives in one dataclass below with its default, a one-line reason, and its own check (`setting(default,
+check)`): ranges, choices (`Literal`) and registry names sit next to the field they guard. `launch=True` marks how a
+run executes, not what it computes (threads, engine and network knobs): it may differ between invocations of one run
+directory. A YAML file in `configs/` is a small diff from these defaults, and `key=value` arguments override it
+(`apply_overrides`). Unknown keys, wrong types and out-of-range values are one-line errors that name the key.
 """
 
 from __future__ import annotations
@@ -106,10 +104,9 @@ class SampleConfig:
 @dataclass
 class TeacherConfig:
     source: Literal["auto", "model", "data", "repair"] = setting("auto", before="model")
-    """`repair`: one of π's own samples, edited by the task's verifier to a top score (Task.repair; a task without
-    one gets none). `model`: `teacher.model` answers (no teacher if it is ""). `data`: the data's gold answer
-    (data.gold_column), else the task's. `auto` (default since 2026-12-07): `model` if teacher.model is set, else
-    `repair`. Neither `repair` nor `data` takes a model."""
+    """`repair`: one of π's samples edited by its task's verifier to a top score (Task.repair). `model`: teacher.model
+    answers ("" = none). `data`: the data's gold answer, else the task's. `auto`: `model` if teacher.model is set,
+    else `repair` (the default since 2026-12-07)."""
     model: str = ""
     """A stronger model whose response joins each prompt's candidates (DNO-Prct's "gold" answer): a built-in
     name or model directory, or `api:<model name>` for any OpenAI-compatible server. "" = no teacher."""
@@ -121,8 +118,7 @@ class TeacherConfig:
     max_new_tokens: int = setting(0, at_least(0))  # 0 = sample.max_new_tokens
 
     @property
-    def kind(self) -> str:
-        """What gives the teacher candidate: `source`, with `auto` resolved."""
+    def kind(self) -> str:  # `source`, with `auto` resolved
         return ("model" if self.model else "repair") if self.source == "auto" else self.source
 
 
@@ -338,7 +334,6 @@ def validate(cfg: Any, source: str, prefix: str = "") -> Any:
             raise DnoError(
                 f"{source}: `{prefix}min_agreement` gates the judge check: it needs `{prefix}check_pairs` > 0"
             )
-
         try:
             JUDGES.get(cfg.type, f"{prefix}type").check_config(cfg, prefix.rstrip("."))
         except DnoError as e:
@@ -444,10 +439,8 @@ def find_config(name: str | None) -> Path:
     shipped = PACKAGE_CONFIGS / f"{name}.yaml"
     if shipped.is_file():
         return shipped
-    raise DnoError(
-        f"{name}: no such config file (shipped configs: "
-        f"{', '.join(sorted(p.stem for p in PACKAGE_CONFIGS.glob('*.yaml')))})"
-    )
+    names = ", ".join(sorted(p.stem for p in PACKAGE_CONFIGS.glob("*.yaml")))
+    raise DnoError(f"{name}: no such config file (shipped configs: {names})")
 
 
 def split_config_args(items: list[str]) -> tuple[str | None, list[str]]:
