@@ -79,8 +79,15 @@ REPAIR_MIN_WORDS = 5  # a repaired answer keeps a margin over MIN_WORDS: answers
 WORDS = ["blue", "happy", "quiet", "bright", "green", "gentle", "warm", "small", "old", "calm"]
 
 
+_PUNCTUATION = ".,;:!?\"'()*-"  # around a word, not part of it
+
+
+def _strip(word: str) -> str:
+    return word.strip(_PUNCTUATION).lower()
+
+
 def _words(text: str) -> list[str]:
-    return [w.strip(".,;:!?\"'()*-").lower() for w in text.split() if w.strip(".,;:!?\"'()*-")]
+    return [_strip(w) for w in text.split() if _strip(w)]
 
 
 def _bullets(text: str) -> int:
@@ -174,10 +181,6 @@ _ADDS_A_WORD = {"include_word", "start_with", "end_with"}
 _DANGLING = set("a an the of to and or but in on at for with from by as is are was its their that which".split())
 
 
-def _strip(word: str) -> str:
-    return word.strip(".,;:!?\"'()*-").lower()
-
-
 def _pronoun(word: str, first: bool) -> str:
     """What stands in for a forbidden noun: "it", or "they" for a plural."""
     plural = word.endswith("s") and not word.endswith("ss")
@@ -195,7 +198,7 @@ def _without(text: str, word: str) -> str:
         if out and _strip(out[-1]) in ("a", "an", "the"):
             first = out[-1][:1].isupper()
             out.pop()
-        core = token.strip(".,;:!?\"'()*-")
+        core = token.strip(_PUNCTUATION)
         head, tail = token.split(core, 1)  # the punctuation around the word stays
         out.append(head + _pronoun(word.lower(), first and not head) + tail)
     return " ".join(out)
@@ -213,14 +216,11 @@ def _items(text: str, n: int) -> list[str] | None:
     """`text` dealt into `n` list items: at its clause breaks where it has enough, else by words."""
     text = " ".join(line.strip(" -*•") for line in text.splitlines())
     clauses = [c.strip(" ,;") for c in re.split(r"(?<=[.;,!?])\s+", text) if c.strip(" ,;")]
-    if len(clauses) >= n:
-        size = -(-len(clauses) // n)
-        return [" ".join(clauses[i : i + size]) for i in range(0, len(clauses), size)]
-    words = text.split()
-    if len(words) < n:
+    pieces = clauses if len(clauses) >= n else text.split()
+    if len(pieces) < n:
         return None
-    size = -(-len(words) // n)
-    return [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+    size = -(-len(pieces) // n)
+    return [" ".join(pieces[i : i + size]) for i in range(0, len(pieces), size)]
 
 
 def _echoes(text: str, record: dict, span: int = 4) -> bool:
