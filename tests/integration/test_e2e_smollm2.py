@@ -54,15 +54,15 @@ def test_one_small_iteration_on_the_real_model(tmp_path, smollm2_dir):
     assert m["n"] == 8 and m["failures"] == 0
 
 
-def test_the_sampler_draws_generates_own_tokens_with_each_prompt_run_once(smollm2_dir):
-    """HFSampler runs each prompt once (its KV cache copied K times) and ranks only the top tokens for top-p;
-    its samples are still, token for token, those of `generate` with num_return_sequences and transformers'
-    own temperature and top-p warpers, under the same seeds."""
+def test_the_sampler_runs_each_prompt_once_and_draws_the_same_tokens(smollm2_dir):
+    """HFSampler runs each prompt once (its KV cache copied K times) and draws each token among the top ones
+    (`NucleusSampler`); its samples are, token for token, those of `generate` running every prompt K times
+    (each repeated K times in the batch) with the same draw, under the same seeds."""
     import torch
 
     from dno.config import DataConfig
     from dno.data import make_splits
-    from dno.generation.hf import HFSampler, _decode, _eos_ids, batch_seed
+    from dno.generation.hf import HFSampler, _decode, _eos_ids, batch_seed, sampling_kwargs
 
     model, tok = models.load_policy(smollm2_dir)
     prompts = make_splits(DataConfig(prompts_per_iteration=8, test_prompts=0), 1)["train1"]
@@ -76,15 +76,11 @@ def test_the_sampler_draws_generates_own_tokens_with_each_prompt_run_once(smollm
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         torch.manual_seed(batch_seed(3, b))
         gen = model.generate(
-            **enc,
+            **{k: v.repeat_interleave(4, 0) for k, v in enc.items()},
             max_new_tokens=24,
-            num_return_sequences=4,
-            do_sample=True,
-            temperature=0.7,
-            top_p=0.95,
-            top_k=0,
             pad_token_id=tok.pad_token_id,
             eos_token_id=sorted(eos),
+            **sampling_kwargs(0.7, 0.95),
         )
         new = gen[:, enc["input_ids"].shape[1] :].tolist()
         theirs += [new[i * 4 : (i + 1) * 4] for i in range(4)]
