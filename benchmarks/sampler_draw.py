@@ -5,19 +5,19 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sampling import plain_generate  # the script's own folder is on sys.path
+
 from dno import models
 from dno.config import DataConfig
 from dno.data import make_splits
-from dno.generation.hf import HFSampler, _decode, _eos_ids, batch_seed, shared_prompt_inputs
+from dno.generation.hf import HFSampler, _decode, _eos_ids
 from dno.tasks import TASKS
 
 model, tok = models.load_policy(models.resolve("smollm2-135m-instruct"), dtype="float32")
 prompts = make_splits(DataConfig(prompts_per_iteration=96, test_prompts=0), 1)["train1"]
 eos = set(_eos_ids(model, tok))
-K = 6
+K, BATCH = 6, 16  # the default's samples per prompt and prompts per batch
 
 
 def score(rows):
@@ -25,29 +25,11 @@ def score(rows):
 
 
 def old(seed):
-    out = []
-    tok.padding_side = "left"
-    for b in range(0, len(prompts), 16):
-        enc = tok(
-            [models.render_prompt(tok, p["messages"]) for p in prompts[b : b + 16]],
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=False,
-        )
-        torch.manual_seed(batch_seed(seed, b // 16))
-        gen = model.generate(
-            **shared_prompt_inputs(model, enc, K),
-            max_new_tokens=32,
-            do_sample=True,
-            temperature=0.7,
-            top_p=0.95,
-            top_k=0,
-            pad_token_id=tok.pad_token_id,
-            eos_token_id=sorted(eos),
-        )
-        new = gen[:, enc["input_ids"].shape[1] :].tolist()
-        out += [[_decode(tok, ids, eos) for ids in new[i * K : (i + 1) * K]] for i in range(len(new) // K)]
-    return out
+    """`generate`'s own warpers and whole-vocabulary draw (the plain loop of benchmarks/sampling.py)."""
+    ids = plain_generate(
+        model, tok, prompts, K, temperature=0.7, top_p=0.95, max_new_tokens=32, seed=seed, batch_size=BATCH
+    )
+    return [[_decode(tok, r, eos) for r in ids[i * K : (i + 1) * K]] for i in range(len(prompts))]
 
 
 for seed in (0, 1):
@@ -56,7 +38,7 @@ for seed in (0, 1):
         rows = (
             old(seed)
             if name == "old"
-            else HFSampler(model, tok, 16).generate(
+            else HFSampler(model, tok, BATCH).generate(
                 prompts, K, temperature=0.7, top_p=0.95, max_new_tokens=32, seed=seed
             )
         )
