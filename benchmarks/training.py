@@ -15,6 +15,8 @@ on both alike. Reported side by side: seconds per pair, peak RSS, and the ratios
   before `dno.training.logprobs.packed_pair_logps`: the before/after of that change, side by side.
 - `dno-unfused`: separate rows and `sequence_logps` as it was before the vocabulary projection was limited
   to response positions (full (B, T, V) logits): the before/after of that earlier change.
+- `dno-no-prefix`: `dno` with every row running the opening all prompts share (the chat template's system
+  prompt), as before that opening ran once per batch: the before/after of that change.
 - `dno-stock-mlp`: `dno` with the MLP's activations kept as transformers' code makes them, without
   `dno.training.lean`: the before/after of that change.
 - `trl`: `trl.DPOTrainer` with its default reference handling (`ref_model=None`: it loads a second
@@ -67,7 +69,7 @@ RAMBLE = (
 NICE = ["It is lovely and warm.", "Bright, calm and kind.", "A simple, pleasant thing.", "Short and sweet, really."]
 
 
-VARIANTS = ("dno", "dno-unpacked", "dno-unfused", "dno-stock-mlp", "trl", "trl-precompute")
+VARIANTS = ("dno", "dno-unpacked", "dno-unfused", "dno-no-prefix", "dno-stock-mlp", "trl", "trl-precompute")
 UNPACKED = ("dno-unpacked", "dno-unfused")  # chosen and rejected as separate rows: every token computed
 
 
@@ -162,6 +164,8 @@ def child(args) -> dict:
         loop.pair_logps = logprobs.separate_pair_logps
     if args.variant == "dno-unfused":
         logprobs.sequence_logps = unfused_sequence_logps
+    if args.variant == "dno-no-prefix":  # every row runs the prompts' shared opening
+        loop._prefix = lambda items: 0
     if args.variant == "dno-stock-mlp":  # autograd keeps the MLP's activations as transformers' code makes them
         loop.lean_activations = lambda model: contextlib.nullcontext()
 
@@ -210,6 +214,8 @@ def child(args) -> dict:
         computed = (
             real_tokens if args.variant in UNPACKED else sum(len(c.ids) + len(r.ids) - r.prompt_len for c, r in enc)
         )
+        if args.variant not in UNPACKED:  # the shared opening: once per batch, not once per pair
+            computed -= loop._prefix(items) * (len(items) - -(-len(items) // args.batch_size))
         res["hardware_fraction_of_matmul_peak"] = (
             (6 * args.epochs + 2) * n_mm * computed / secs / res["matmul_peak_flops"]
         )
@@ -419,6 +425,7 @@ def main() -> None:
         ("dno-unfused", "trl", "before both changes"),
         ("dno", "dno-unfused", "both changes: after / before"),
         ("dno", "dno-stock-mlp", "the lean MLP: after / before"),
+        ("dno", "dno-no-prefix", "the shared opening once per batch: after / before"),
     ):
         if a in results and b in results:
             sp = [y["seconds_per_pair"] / x["seconds_per_pair"] for x, y in zip(results[a], results[b])]

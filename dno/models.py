@@ -9,6 +9,7 @@ Anything else is taken as a model directory that `from_pretrained` understands.
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import uuid
@@ -202,6 +203,12 @@ def load_policy(path: str | Path, dtype: str = "float32", device: str | None = N
         raise DnoError(f"{path}: cannot load model ({e})") from None
     model.to(device)
     return model, load_tokenizer(path, chat_template)
+
+
+def cache_kwarg(model) -> str:
+    """The forward's name for a KV cache: transformers 5.2x renamed `past_key_values` to `cache` (vLLM's CPU venv
+    has an older one)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def render_prompt(tokenizer, messages: list[dict]) -> str:

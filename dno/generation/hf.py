@@ -12,14 +12,13 @@ prompt run K times, tested). Top-p ranks and draws among the top tokens only (`n
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from dno import faults
-from dno.models import render_prompt, stop_token_ids
+from dno.models import cache_kwarg, render_prompt, stop_token_ids
 
 
 @dataclass
@@ -116,8 +115,7 @@ def shared_prompt_inputs(model, enc, n: int):
     from transformers import DynamicCache
 
     cache = DynamicCache(config=model.config)
-    # transformers 5.2x renamed `past_key_values` to `cache`; vLLM's CPU venv has an older one
-    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    key = cache_kwarg(model)
     pos = (attn.cumsum(-1) - 1).masked_fill(attn == 0, 1)
     model(
         input_ids=ids[:, :-1],

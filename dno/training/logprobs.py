@@ -1,17 +1,19 @@
 """Σ log π(response | prompt) of tokenized pairs: the only numbers the preference losses need.
 
-Plain models compute only the response positions' logits, and run each pair's shared prompt once
-(`packed_pair_logps`); wrapped models (DDP, DeepSpeed, FSDP, peft) go through their own forward.
+Plain models compute only the response positions' logits, run each pair's shared prompt once
+(`packed_pair_logps`), and the opening every prompt shares (a chat template's system prompt) once per batch;
+wrapped models (DDP, DeepSpeed, FSDP, peft) go through their own forward.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from dno.models import end_of_turn_id, render_prompt
+from dno.models import cache_kwarg, end_of_turn_id, render_prompt
 
 
 @dataclass
@@ -83,6 +85,18 @@ def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int, device=None) -> 
     return torch.zeros(len(seqs), dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
 
 
+def shared_prefix_len(seqs: Iterable[Encoded]) -> int:
+    """The tokens every prompt of `seqs` begins with (a chat template's system prompt and turn header), short of
+    each prompt's last token, which predicts the response's first. Computed once over a whole training set, so
+    a pair's numbers do not depend on which pairs share its batch."""
+    seqs = list(seqs)
+    if not seqs:
+        return 0
+    return max(
+        0, min(len(os.path.commonprefix([s.ids[: s.prompt_len] for s in seqs])), *(s.prompt_len - 1 for s in seqs))
+    )
+
+
 def packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> bool:
     """Shared-prompt packing needs the plain head, an attention that takes an arbitrary 4D mask (not
     flash-attention), and chosen and rejected that really share their prompt tokens."""
@@ -98,7 +112,7 @@ def packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> b
 
 
 def packed_pair_logps(
-    model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int
+    model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int, prefix: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Σ log π(response | prompt) of each chosen and rejected response, with their shared prompt run once.
 
@@ -107,6 +121,9 @@ def packed_pair_logps(
     the rejected response's position ids restart where the prompt ends. Every token therefore sees exactly
     what it would in its own sequence, while the prompt (about 70% of the tokens with a system prompt) is
     computed once instead of twice, and the row is padded once instead of to the longer of two widths.
+
+    With `prefix` > 0 the first `prefix` tokens, the same in every row (`shared_prefix_len`), run once for the
+    whole batch: their keys and values are broadcast to every row as a cache that gradients flow back through.
     """
     device = model.device
     rows = [(c.ids, len(c.ids) - c.prompt_len, r.ids[r.prompt_len :], c.prompt_len) for c, r in zip(chosen, rejected)]
@@ -134,10 +151,15 @@ def packed_pair_logps(
     allowed |= torch.eye(width, dtype=torch.bool)  # padding sees itself: no all-masked row, no NaN to backpropagate
     dtype = next(model.parameters()).dtype
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min).unsqueeze(1)
-    hidden = model.base_model(
-        input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device), use_cache=False
-    ).last_hidden_state
-    picked = hidden[torch.tensor(pred_row, device=device), torch.tensor(pred_pos, device=device)]  # (n_tokens, H)
+    ids, pos, mask = ids.to(device), pos.to(device), mask.to(device)
+    if prefix:  # the rows start after the prefix; their queries see every key, the prefix's from the cache
+        extra = {cache_kwarg(model): _prefix_cache(model, ids[:1, :prefix], n), "use_cache": True}
+        ids, pos, mask = ids[:, prefix:], pos[:, prefix:], mask[:, :, prefix:]
+    else:
+        extra = {"use_cache": False}
+    hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=pos, **extra).last_hidden_state
+    pred = torch.tensor(pred_pos, device=device) - prefix
+    picked = hidden[torch.tensor(pred_row, device=device), pred]  # (n_tokens, H)
     logits = _plain_head(model)(picked)
     token_logps = -torch.nn.functional.cross_entropy(
         logits.float(), torch.tensor(targets, device=device), reduction="none"
@@ -148,11 +170,32 @@ def packed_pair_logps(
     return out[:n], out[n:]
 
 
-def pair_logps(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int, device=None):
+def _prefix_cache(model, prefix_ids: torch.Tensor, n: int):
+    """The KV cache of one run of the shared prefix, repeated for n rows (differentiable: `DynamicCache` grows by
+    concatenation, so each row's keys and values are the same tensors' copies and their gradients add up)."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model.base_model(input_ids=prefix_ids, use_cache=True, **{cache_kwarg(model): cache})
+    cache.batch_repeat_interleave(n)
+    return cache
+
+
+def _checkpointing(model) -> bool:
+    new = hasattr(type(model), "is_activation_checkpointing")  # transformers 5.x's name; the old one warns
+    return bool(getattr(model, "is_activation_checkpointing" if new else "is_gradient_checkpointing", False))
+
+
+def pair_logps(
+    model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int, device=None, prefix: int = 0
+):
     """(chosen, rejected) log-probabilities of a batch of pairs in one forward: prompt-shared where the model
-    allows it, else chosen and rejected as separate rows."""
+    allows it, with the first `prefix` tokens of every prompt run once for the batch, else chosen and rejected as
+    separate rows. Gradient checkpointing, which runs each layer twice, takes no prefix cache."""
     if packable(model, chosen, rejected):
-        return packed_pair_logps(model, chosen, rejected, pad_id)
+        if _checkpointing(model) or not all(c.ids[:prefix] == chosen[0].ids[:prefix] for c in chosen):
+            prefix = 0
+        return packed_pair_logps(model, chosen, rejected, pad_id, prefix)
     return separate_pair_logps(model, chosen, rejected, pad_id, device)
 
 

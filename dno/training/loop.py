@@ -35,7 +35,7 @@ import torch
 from dno import faults, io
 from dno.errors import DnoError
 from dno.training.lean import lean_activations
-from dno.training.logprobs import Encoded, pair_logps
+from dno.training.logprobs import Encoded, pair_logps, shared_prefix_len
 from dno.training.losses import PairBatch, implicit_rewards, loss_fn, sft_loss
 
 
@@ -79,8 +79,13 @@ def epoch_batches(n: int, batch_size: int, epochs: int, seed: int) -> list[tuple
     return out
 
 
-def _logps(model, items, idx, pad_id, device):
-    return pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad_id, device)
+def _logps(model, items, idx, pad_id, device, prefix):
+    return pair_logps(model, [items[i].chosen for i in idx], [items[i].rejected for i in idx], pad_id, device, prefix)
+
+
+def _prefix(items) -> int:
+    """The opening all the pairs' prompts share, run once per batch (`dno.training.logprobs.packed_pair_logps`)."""
+    return shared_prefix_len(s for i in items for s in (i.chosen, i.rejected))
 
 
 def reference_logps(acc, model, items, pad_id: int, batch_size: int, accum: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,6 +94,7 @@ def reference_logps(acc, model, items, pad_id: int, batch_size: int, accum: int)
     world, rank = acc.num_processes, acc.process_index
     ref_c = torch.zeros(len(items), device=acc.device)
     ref_r = torch.zeros(len(items), device=acc.device)
+    prefix = _prefix(items)
     model.eval()
     with torch.no_grad():
         for s in range(0, len(items), batch_size):
@@ -97,7 +103,7 @@ def reference_logps(acc, model, items, pad_id: int, batch_size: int, accum: int)
             for a in range(accum):
                 part = parts[a * world + rank]
                 with acc.autocast():
-                    c, r = _logps(model, items, part or idx[:1], pad_id, acc.device)
+                    c, r = _logps(model, items, part or idx[:1], pad_id, acc.device, prefix)
                 if part:
                     ref_c[part], ref_r[part] = c.float(), r.float()
     return acc.reduce(ref_c, "sum").cpu(), acc.reduce(ref_r, "sum").cpu()
@@ -165,6 +171,7 @@ def fit(
     if ref_logps is None:
         ref_logps = reference_logps(acc, model, items, pad_id, batch_size, accum)
     ref_c, ref_r = ref_logps
+    prefix = _prefix(items)
     model.train()
     history: list[dict] = []
     for step, (epoch, idx) in enumerate(epoch_batches(len(items), batch_size, epochs, seed), 1):
@@ -176,7 +183,7 @@ def fit(
             use, weight = (part, 1.0) if part else (idx[:1], 0.0)
             with acc.accumulate(model):
                 with acc.autocast():  # bf16 under `mixed_precision: bf16`
-                    pc, pr = _logps(model, items, use, pad_id, acc.device)
+                    pc, pr = _logps(model, items, use, pad_id, acc.device, prefix)
                 pc, pr = pc.float(), pr.float()
                 rc, rr = ref_c[use].to(pc.device), ref_r[use].to(pc.device)
                 batch = _batch(items, use, pc, pr, rc, rr)

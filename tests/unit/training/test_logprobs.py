@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from dno import models
-from dno.training.logprobs import collate, encode, packable, pair_logps, separate_pair_logps, sequence_logps
+from dno.training.logprobs import (
+    collate,
+    encode,
+    packable,
+    pair_logps,
+    separate_pair_logps,
+    sequence_logps,
+    shared_prefix_len,
+)
 
 
 def _pairs(tok):
@@ -47,6 +55,31 @@ def test_packed_equals_separate_rows_values_and_gradients(tiny_model_dir, attn):
     torch.testing.assert_close(packed_grad, _grads(model), rtol=1e-4, atol=1e-5)
     assert r[1].item() == 0.0  # no tokens, log-probability 0
     assert torch.isfinite(packed_grad).all()
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_the_shared_opening_run_once_per_batch_gives_the_same_values_and_gradients(tiny_model_dir, attn):
+    model, tok = models.load_policy(tiny_model_dir)
+    model.config._attn_implementation = attn
+    chosen, rejected = _pairs(tok)
+    prefix = shared_prefix_len(chosen + rejected)
+    assert 20 < prefix < min(c.prompt_len for c in chosen), "the template's system prompt and user header"
+    runs = []
+    for p in (0, prefix):
+        model.zero_grad(set_to_none=True)
+        c, r = pair_logps(model, chosen, rejected, tok.pad_token_id, prefix=p)
+        (c - 0.5 * r).sum().backward()
+        runs.append((torch.cat([c, r]).detach(), _grads(model)))
+    torch.testing.assert_close(runs[1][0], runs[0][0], rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(runs[1][1], runs[0][1], rtol=1e-5, atol=1e-6)
+
+
+def test_the_shared_opening_stops_short_of_each_prompts_last_token():
+    assert shared_prefix_len([encode_ids([1, 2, 3, 4, 9], 4), encode_ids([1, 2, 3, 5, 9], 4)]) == 3
+    assert shared_prefix_len([encode_ids([1, 2, 3, 4, 9], 4), encode_ids([1, 2, 3, 4, 7], 4)]) == 3, "prompt's last"
+    assert shared_prefix_len([encode_ids([1, 2], 1), encode_ids([1, 2, 3], 2)]) == 0
+    assert shared_prefix_len([encode_ids([1, 2, 3], 2), encode_ids([4, 2, 3], 2)]) == 0
+    assert shared_prefix_len([]) == 0
 
 
 def test_pairs_with_different_prompts_fall_back_to_separate_rows(tiny_model_dir):

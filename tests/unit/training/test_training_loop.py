@@ -82,6 +82,21 @@ def test_training_changes_the_model_and_logs_every_step(tiny, one_step_per_batch
     assert trained.history[-1]["loss"] < trained.history[0]["loss"]
 
 
+def test_the_prompts_shared_opening_once_per_batch_gives_the_same_training(tiny, one_step_per_batch, monkeypatch):
+    """Training runs the chat template's system prompt once per batch; every row running it trains the same."""
+    from dno.training import loop
+
+    model, tok, items = tiny
+    assert loop._prefix(items) > 20
+    assert one_step_per_batch.history[0]["reward_margin"] == 0.0, "step 1's log-ratios are exactly 0"
+    monkeypatch.setattr(loop, "_prefix", lambda items: 0)
+    every_row = _train(model, tok, items)
+    for a, b in zip(one_step_per_batch.history, every_row.history):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+    wa, wb = one_step_per_batch.model.state_dict(), every_row.model.state_dict()
+    assert not [k for k in wa if not torch.allclose(wa[k], wb[k], atol=1e-5)]
+
+
 def test_gradient_accumulation_gives_the_same_weights(tiny, one_step_per_batch):
     model, tok, items = tiny
     accumulated = _train(model, tok, items, gradient_accumulation_steps=2)
