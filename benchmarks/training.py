@@ -15,8 +15,10 @@ on both alike. Reported side by side: seconds per pair, peak RSS, and the ratios
   before `dno.training.logprobs.packed_pair_logps`: the before/after of that change, side by side.
 - `dno-unfused`: separate rows and `sequence_logps` as it was before the vocabulary projection was limited
   to response positions (full (B, T, V) logits): the before/after of that earlier change.
-- `dno-no-prefix`: `dno` with every row running the opening all prompts share (the chat template's system
+- `dno-no-prefix`: `dno` with every pair running the opening all prompts share (the chat template's system
   prompt), as before that opening ran once per batch: the before/after of that change.
+- `dno-pair-rows`: `dno` with one pair to a packed row, padded to the batch's longest, as before several pairs
+  shared a row: the before/after of that change. `dno-pair-rows-no-prefix`: before both.
 - `dno-stock-mlp`: `dno` with the MLP's activations kept as transformers' code makes them, without
   `dno.training.lean`: the before/after of that change.
 - `trl`: `trl.DPOTrainer` with its default reference handling (`ref_model=None`: it loads a second
@@ -69,7 +71,17 @@ RAMBLE = (
 NICE = ["It is lovely and warm.", "Bright, calm and kind.", "A simple, pleasant thing.", "Short and sweet, really."]
 
 
-VARIANTS = ("dno", "dno-unpacked", "dno-unfused", "dno-no-prefix", "dno-stock-mlp", "trl", "trl-precompute")
+VARIANTS = (
+    "dno",
+    "dno-unpacked",
+    "dno-unfused",
+    "dno-no-prefix",
+    "dno-pair-rows",
+    "dno-pair-rows-no-prefix",
+    "dno-stock-mlp",
+    "trl",
+    "trl-precompute",
+)
 UNPACKED = ("dno-unpacked", "dno-unfused")  # chosen and rejected as separate rows: every token computed
 
 
@@ -164,8 +176,10 @@ def child(args) -> dict:
         loop.pair_logps = logprobs.separate_pair_logps
     if args.variant == "dno-unfused":
         logprobs.sequence_logps = unfused_sequence_logps
-    if args.variant == "dno-no-prefix":  # every row runs the prompts' shared opening
+    if args.variant.endswith("no-prefix"):  # every pair runs the prompts' shared opening
         loop._prefix = lambda items: 0
+    if args.variant.startswith("dno-pair-rows"):  # one pair to a row
+        logprobs.ROW_TOKENS = 1
     if args.variant == "dno-stock-mlp":  # autograd keeps the MLP's activations as transformers' code makes them
         loop.lean_activations = lambda model: contextlib.nullcontext()
 
@@ -426,6 +440,8 @@ def main() -> None:
         ("dno", "dno-unfused", "both changes: after / before"),
         ("dno", "dno-stock-mlp", "the lean MLP: after / before"),
         ("dno", "dno-no-prefix", "the shared opening once per batch: after / before"),
+        ("dno", "dno-pair-rows", "several pairs to a row: after / before"),
+        ("dno", "dno-pair-rows-no-prefix", "both: after / before"),
     ):
         if a in results and b in results:
             sp = [y["seconds_per_pair"] / x["seconds_per_pair"] for x, y in zip(results[a], results[b])]

@@ -111,55 +111,95 @@ def packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> b
     )
 
 
+# Pairs are packed into rows of up to this many tokens (or the longest pair): long enough that a batch of
+# short pairs is one row with no padding, short enough that the dense (T, T) mask and attention stay small.
+ROW_TOKENS = 1024
+
+
+def pack_rows(lengths: Sequence[int], row_tokens: int) -> list[list[int]]:
+    """Item indices grouped into rows of at most max(row_tokens, longest) tokens: first fit, longest first."""
+    cap = max([row_tokens, *lengths])
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        j = next((j for j, r in enumerate(room) if r >= lengths[i]), None)
+        if j is None:
+            rows.append([])
+            room.append(cap)
+            j = len(rows) - 1
+        rows[j].append(i)
+        room[j] -= lengths[i]
+    return rows
+
+
 def packed_pair_logps(
-    model, chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_id: int, prefix: int = 0
+    model,
+    chosen: Sequence[Encoded],
+    rejected: Sequence[Encoded],
+    pad_id: int,
+    prefix: int = 0,
+    row_tokens: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Σ log π(response | prompt) of each chosen and rejected response, with their shared prompt run once.
 
-    Each pair is one row `prompt | chosen | rejected`. A 4D mask lets chosen tokens see the prompt and the
-    earlier chosen tokens, and rejected tokens the prompt and the earlier rejected tokens (never chosen);
-    the rejected response's position ids restart where the prompt ends. Every token therefore sees exactly
-    what it would in its own sequence, while the prompt (about 70% of the tokens with a system prompt) is
-    computed once instead of twice, and the row is padded once instead of to the longer of two widths.
+    Each pair is a block `prompt | chosen | rejected`, and blocks are packed side by side into rows
+    (`pack_rows`). A 4D mask lets chosen tokens see their prompt and the earlier chosen tokens, and rejected
+    tokens their prompt and the earlier rejected tokens (never chosen, never another pair); position ids restart
+    with each block, and again for the rejected response where the prompt ends. Every token therefore sees
+    exactly what it would in its own sequence, while the prompt is computed once instead of twice and the
+    batch carries almost no padding (pairs differ in length by several times).
 
-    With `prefix` > 0 the first `prefix` tokens, the same in every row (`shared_prefix_len`), run once for the
-    whole batch: their keys and values are broadcast to every row as a cache that gradients flow back through.
+    With `prefix` > 0 the first `prefix` tokens, the same in every prompt (`shared_prefix_len`), run once for
+    the whole batch: their keys and values are broadcast to every row as a cache that gradients flow back
+    through, and the blocks hold only what follows them.
     """
-    device = model.device
-    rows = [(c.ids, len(c.ids) - c.prompt_len, r.ids[r.prompt_len :], c.prompt_len) for c, r in zip(chosen, rejected)]
-    width = max(len(ids) + len(rej) for ids, _, rej, _ in rows)
-    n = len(rows)
-    ids = torch.full((n, width), pad_id, dtype=torch.long)
-    pos = torch.zeros((n, width), dtype=torch.long)
-    seg = torch.full((n, width), -1, dtype=torch.long)  # 0 prompt, 1 chosen, 2 rejected, -1 padding
+    device, n = model.device, len(chosen)
+    blocks = [
+        (c.ids[prefix:], r.ids[r.prompt_len :], c.prompt_len - prefix, c.prompt_len) for c, r in zip(chosen, rejected)
+    ]
+    rows = pack_rows([len(a) + len(b) for a, b, _, _ in blocks], ROW_TOKENS if row_tokens is None else row_tokens)
+    width = max(sum(len(blocks[i][0]) + len(blocks[i][1]) for i in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    pos = torch.zeros((len(rows), width), dtype=torch.long)
+    seg = torch.full((len(rows), width), -1, dtype=torch.long)  # 0 prompt, 1 chosen, 2 rejected, -1 padding
+    blk = torch.full((len(rows), width), -1, dtype=torch.long)  # the pair each token belongs to
     pred_row, pred_pos, targets, owner = [], [], [], []
-    for i, (cids, nc, rej, p) in enumerate(rows):
-        nr = len(rej)
-        ids[i, : p + nc + nr] = torch.tensor(cids + rej)
-        pos[i, : p + nc] = torch.arange(p + nc)
-        pos[i, p + nc : p + nc + nr] = torch.arange(p, p + nr)
-        seg[i, :p], seg[i, p : p + nc], seg[i, p + nc : p + nc + nr] = 0, 1, 2
-        # the token at packed index j is predicted from index j − 1, except each response's first token,
-        # which is predicted from the prompt's last position
-        pred_pos += [p - 1 + j for j in range(nc)] + ([p - 1] + [p + nc + j for j in range(nr - 1)] if nr else [])
-        targets += cids[p:] + rej
-        pred_row += [i] * (nc + nr)
-        owner += [i] * nc + [n + i] * nr
-    q, k = seg.unsqueeze(2), seg.unsqueeze(1)  # (n, W, 1), (n, 1, W)
+    for r, row in enumerate(rows):
+        at = 0
+        for i in row:
+            body, rej, lp, p = blocks[i]  # lp prompt tokens in the block, p in the whole prompt
+            nc, nr = len(body) - lp, len(rej)
+            ids[r, at : at + lp + nc + nr] = torch.tensor(body + rej)
+            pos[r, at : at + lp + nc] = torch.arange(prefix, p + nc)
+            pos[r, at + lp + nc : at + lp + nc + nr] = torch.arange(p, p + nr)
+            seg[r, at : at + lp], seg[r, at + lp : at + lp + nc], seg[r, at + lp + nc : at + lp + nc + nr] = 0, 1, 2
+            blk[r, at : at + lp + nc + nr] = i
+            # the token at packed index j is predicted from index j − 1, except each response's first token,
+            # which is predicted from the prompt's last position
+            last = at + lp - 1
+            pred_pos += [last + j for j in range(nc)] + (
+                [last] + [last + nc + 1 + j for j in range(nr - 1)] if nr else []
+            )
+            targets += body[lp:] + rej
+            pred_row += [r] * (nc + nr)
+            owner += [i] * nc + [n + i] * nr
+            at += lp + nc + nr
+    q, k = seg.unsqueeze(2), seg.unsqueeze(1)  # (rows, W, 1), (rows, 1, W)
     causal = torch.ones(width, width, dtype=torch.bool).tril()
-    allowed = causal & (k >= 0) & ((k == 0) | (k == q))
+    allowed = causal & (blk.unsqueeze(1) == blk.unsqueeze(2)) & (k >= 0) & ((k == 0) | (k == q))
     allowed |= torch.eye(width, dtype=torch.bool)  # padding sees itself: no all-masked row, no NaN to backpropagate
     dtype = next(model.parameters()).dtype
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min).unsqueeze(1)
-    ids, pos, mask = ids.to(device), pos.to(device), mask.to(device)
-    if prefix:  # the rows start after the prefix; their queries see every key, the prefix's from the cache
-        extra = {cache_kwarg(model): _prefix_cache(model, ids[:1, :prefix], n), "use_cache": True}
-        ids, pos, mask = ids[:, prefix:], pos[:, prefix:], mask[:, :, prefix:]
+    if prefix:  # every query sees the prefix's keys too, from the cache
+        cache = _prefix_cache(model, torch.tensor([chosen[0].ids[:prefix]], device=device), len(rows))
+        mask = torch.cat([torch.zeros(*mask.shape[:3], prefix, dtype=dtype), mask], dim=3)
+        extra = {cache_kwarg(model): cache, "use_cache": True}
     else:
         extra = {"use_cache": False}
-    hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=pos, **extra).last_hidden_state
-    pred = torch.tensor(pred_pos, device=device) - prefix
-    picked = hidden[torch.tensor(pred_row, device=device), pred]  # (n_tokens, H)
+    hidden = model.base_model(
+        input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device), **extra
+    ).last_hidden_state
+    picked = hidden[torch.tensor(pred_row, device=device), torch.tensor(pred_pos, device=device)]  # (n_tokens, H)
     logits = _plain_head(model)(picked)
     token_logps = -torch.nn.functional.cross_entropy(
         logits.float(), torch.tensor(targets, device=device), reduction="none"

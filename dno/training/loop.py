@@ -88,17 +88,20 @@ def _prefix(items) -> int:
     return shared_prefix_len(s for i in items for s in (i.chosen, i.rejected))
 
 
-def reference_logps(acc, model, items, pad_id: int, batch_size: int, accum: int) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_logps(
+    acc, model, items, pad_id: int, batch_size: int, accum: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference log-probabilities of every pair: each process its micro-batches, summed across processes.
-    Every process runs the same number of forwards (an empty micro-batch runs a dummy pair)."""
+    Every process runs the same number of forwards (an empty micro-batch runs a dummy pair). The batches are
+    the first epoch's, so that each pair shares its packed row with the same pairs as in its first training
+    step, whose log-ratios are then exactly 0."""
     world, rank = acc.num_processes, acc.process_index
     ref_c = torch.zeros(len(items), device=acc.device)
     ref_r = torch.zeros(len(items), device=acc.device)
     prefix = _prefix(items)
     model.eval()
     with torch.no_grad():
-        for s in range(0, len(items), batch_size):
-            idx = list(range(s, min(s + batch_size, len(items))))
+        for _, idx in epoch_batches(len(items), batch_size, 1, seed):
             parts = micro_batches(idx, world, accum)
             for a in range(accum):
                 part = parts[a * world + rank]
@@ -119,11 +122,11 @@ def engine_weight_dtype(acc) -> torch.dtype:
     return torch.float32
 
 
-def fixed_reference_logps(acc, load_reference: Callable, items, pad_id: int, batch_size: int, accum: int):
+def fixed_reference_logps(acc, load_reference: Callable, items, pad_id: int, batch_size: int, accum: int, seed: int):
     """A fixed reference's (π_0's) log-probabilities: loaded for this one pass, computed in the precision the
     policy will be trained in (so step 0's log-ratios start at 0 as DNO's π_t reference does), then freed."""
     ref = load_reference().to(acc.device, dtype=engine_weight_dtype(acc))
-    logps = reference_logps(acc, ref, items, pad_id, batch_size, accum)
+    logps = reference_logps(acc, ref, items, pad_id, batch_size, accum, seed)
     del ref
     gc.collect()
     if torch.cuda.is_available():
@@ -169,7 +172,7 @@ def fit(
     world, rank, accum = acc.num_processes, acc.process_index, acc.gradient_accumulation_steps
     compute_loss = loss_fn(loss)
     if ref_logps is None:
-        ref_logps = reference_logps(acc, model, items, pad_id, batch_size, accum)
+        ref_logps = reference_logps(acc, model, items, pad_id, batch_size, accum, seed)
     ref_c, ref_r = ref_logps
     prefix = _prefix(items)
     model.train()
@@ -328,7 +331,7 @@ def train(
         )
     ref_logps = None
     if load_reference is not None and items:  # a fixed π_0, unwrapped on each process, before prepare
-        ref_logps = fixed_reference_logps(acc, load_reference, items, pad_id, cfg.batch_size, accum)
+        ref_logps = fixed_reference_logps(acc, load_reference, items, pad_id, cfg.batch_size, accum, seed)
     if cfg.gradient_checkpointing:
         model.config.use_cache = False
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name

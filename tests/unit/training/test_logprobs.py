@@ -9,7 +9,9 @@ from dno import models
 from dno.training.logprobs import (
     collate,
     encode,
+    pack_rows,
     packable,
+    packed_pair_logps,
     pair_logps,
     separate_pair_logps,
     sequence_logps,
@@ -72,6 +74,23 @@ def test_the_shared_opening_run_once_per_batch_gives_the_same_values_and_gradien
         runs.append((torch.cat([c, r]).detach(), _grads(model)))
     torch.testing.assert_close(runs[1][0], runs[0][0], rtol=1e-6, atol=1e-5)
     torch.testing.assert_close(runs[1][1], runs[0][1], rtol=1e-5, atol=1e-6)
+
+
+def test_pairs_pack_into_rows_longest_first_within_the_cap():
+    rows = pack_rows([30, 70, 50, 20, 90], row_tokens=100)
+    assert rows == [[4], [1, 0], [2, 3]]
+    assert pack_rows([300, 10], row_tokens=100) == [[0], [1]], "a pair longer than the cap gets a row of its own"
+    assert pack_rows([5] * 8, row_tokens=1024) == [list(range(8))]
+
+
+def test_several_pairs_to_a_row_give_what_one_pair_to_a_row_gives(tiny_model_dir):
+    model, tok = models.load_policy(tiny_model_dir)
+    chosen, rejected = _pairs(tok)
+    prefix = shared_prefix_len(chosen + rejected)
+    with torch.no_grad():
+        one_row = torch.cat(packed_pair_logps(model, chosen, rejected, tok.pad_token_id, prefix, row_tokens=1024))
+        per_pair = torch.cat(packed_pair_logps(model, chosen, rejected, tok.pad_token_id, prefix, row_tokens=1))
+    torch.testing.assert_close(one_row, per_pair, rtol=1e-6, atol=1e-5)
 
 
 def test_the_shared_opening_stops_short_of_each_prompts_last_token():

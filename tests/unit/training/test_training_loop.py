@@ -152,11 +152,11 @@ def test_a_fixed_reference_computes_in_the_precision_the_engine_trains_in(tiny, 
     AcceleratorState._reset_state()
     acc = Accelerator(mixed_precision="bf16")  # on CPU: float32 weights, bf16 autocast
     assert loop.engine_weight_dtype(acc) == torch.float32
-    plain = loop.fixed_reference_logps(acc, lambda: copy.deepcopy(model), items, tok.pad_token_id, 4, 1)
+    plain = loop.fixed_reference_logps(acc, lambda: copy.deepcopy(model), items, tok.pad_token_id, 4, 1, 3)
     monkeypatch.setattr(loop, "distributed_type", lambda acc: "DEEPSPEED")
     assert loop.engine_weight_dtype(acc) == torch.bfloat16
-    engine = loop.fixed_reference_logps(acc, lambda: copy.deepcopy(model), items, tok.pad_token_id, 4, 1)
-    bf16 = loop.reference_logps(acc, copy.deepcopy(model).to(torch.bfloat16), items, tok.pad_token_id, 4, 1)
+    engine = loop.fixed_reference_logps(acc, lambda: copy.deepcopy(model), items, tok.pad_token_id, 4, 1, 3)
+    bf16 = loop.reference_logps(acc, copy.deepcopy(model).to(torch.bfloat16), items, tok.pad_token_id, 4, 1, 3)
     assert torch.equal(engine[0], bf16[0]) and torch.equal(engine[1], bf16[1])
     assert not torch.equal(engine[0], plain[0]), "bf16 weights and fp32 weights under autocast should differ"
     monkeypatch.setattr(loop, "distributed_type", lambda acc: "FSDP")
