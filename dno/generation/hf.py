@@ -4,14 +4,16 @@ Prompts are rendered with the model's chat template (`models.render_prompt`) so 
 and the trainer condition on identical text. Each batch reseeds torch from (seed, batch index), so a
 stage re-run after a crash reproduces its samples exactly.
 
-With K > 1 samples per prompt each prompt is run through the model once and its KV cache copied K times
-(`shared_prompt_inputs`), where `generate`'s `num_return_sequences` would run the prompt K times: the
-prompt is most of a default run's sampled tokens (the samples are the same token for token as with the
-prompt run K times, tested). Top-p ranks and draws among the top tokens only (`nucleus.py`).
+What the prompts share runs once (`shared_prompt_inputs`): the opening every prompt of a batch begins with
+(a chat template's system prompt, half of a default prompt) once per batch, and with K > 1 samples each
+prompt once, its KV cache copied K times, where `generate`'s `num_return_sequences` would run it K times.
+The answers are the same token for token as `generate`'s on the plain left-padded batch (tested). Top-p
+ranks and draws among the top tokens only (`nucleus.py`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,11 +73,9 @@ class HFSampler:
             enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
             torch.manual_seed(batch_seed(seed, b + offset // self.batch_size))
             kwargs = dict(do_sample=False) if greedy else sampling_kwargs(temperature, top_p)
-            inputs, copies = (shared_prompt_inputs(model, enc, n), 1) if n > 1 else (enc, n)
             gen = model.generate(
-                **inputs,
+                **shared_prompt_inputs(model, enc, n, tok.pad_token_id),
                 max_new_tokens=max_new_tokens,
-                num_return_sequences=copies,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=sorted(eos),
                 **kwargs,
@@ -104,28 +104,56 @@ def sampling_kwargs(temperature: float, top_p: float) -> dict:
 _SHARED_PROMPT_MODELS = {"llama", "mistral", "qwen2", "qwen3"}
 
 
-def shared_prompt_inputs(model, enc, n: int):
-    """`generate` inputs for n samples of each prompt of `enc` (left-padded), with every prompt run once: all
-    but its last token go through the model, their KV cache is repeated n times, and `generate` starts from
-    there (it feeds the last token itself, so its first sampled token sees the same logits as without the
-    cache). Position ids are `generate`'s own (from the padding mask), so the cache equals what it would build."""
+def _opening_len(ids: torch.Tensor, attn: torch.Tensor) -> int:
+    """The tokens every prompt of a left-padded batch begins with, short of each prompt's last token."""
+    real = [row[mask.bool()].tolist() for row, mask in zip(ids, attn)]
+    return max(0, min(len(os.path.commonprefix(real)), *(len(r) - 1 for r in real)))
+
+
+def _middle_padded(ids: torch.Tensor, attn: torch.Tensor, opening: int, pad_id: int):
+    """The batch laid out as `opening | padding | rest of the prompt`, so that the opening sits in the same
+    columns of every row; `generate` takes position ids from the mask, so each token keeps its position."""
+    out_ids, out_attn = torch.full_like(ids, pad_id), torch.zeros_like(attn)
+    for i, (row, mask) in enumerate(zip(ids, attn)):
+        real = row[mask.bool()]
+        out_ids[i, :opening], out_attn[i, :opening] = real[:opening], 1
+        out_ids[i, ids.shape[1] - len(real) + opening :] = real[opening:]
+        out_attn[i, ids.shape[1] - len(real) + opening :] = 1
+    return out_ids, out_attn
+
+
+def shared_prompt_inputs(model, enc, n: int, pad_id: int):
+    """`generate` inputs for n generations of each prompt of `enc` (left-padded), with the work the prompts share
+    done once. The opening every prompt of the batch begins with (a chat template's system prompt) runs once for
+    the whole batch, its KV cache repeated for each row; with n > 1 the rest of each prompt but its last token
+    runs once too, its cache repeated n times. `generate` starts from there: it feeds what the cache lacks (at
+    least each prompt's last token, so its first new token sees the same logits as without the cache). Position
+    ids are `generate`'s own (from the padding mask), so the cache equals what it would build."""
     ids, attn = enc["input_ids"], enc["attention_mask"]
+    plain = {**enc, "input_ids": ids.repeat_interleave(n, 0), "attention_mask": attn.repeat_interleave(n, 0)}
     if getattr(model.config, "model_type", None) not in _SHARED_PROMPT_MODELS or ids.shape[1] < 2:
-        return {**enc, "input_ids": ids.repeat_interleave(n, 0), "attention_mask": attn.repeat_interleave(n, 0)}
+        return plain
+    opening = _opening_len(ids, attn)
+    if not opening and n == 1:
+        return plain
     from transformers import DynamicCache
 
-    cache = DynamicCache(config=model.config)
-    key = cache_kwarg(model)
-    pos = (attn.cumsum(-1) - 1).masked_fill(attn == 0, 1)
-    model(
-        input_ids=ids[:, :-1],
-        attention_mask=attn[:, :-1],
-        position_ids=pos[:, :-1],
-        use_cache=True,
-        logits_to_keep=1,
-        **{key: cache},
-    )
-    cache.batch_repeat_interleave(n)
+    cache, key = DynamicCache(config=model.config), cache_kwarg(model)
+    if opening:
+        ids, attn = _middle_padded(ids, attn, opening, pad_id)
+        model(input_ids=ids[:1, :opening], use_cache=True, logits_to_keep=1, **{key: cache})
+        cache.batch_repeat_interleave(len(ids))
+    if n > 1:
+        pos = (attn.cumsum(-1) - 1).masked_fill(attn == 0, 1)
+        model(
+            input_ids=ids[:, opening:-1],
+            attention_mask=attn[:, :-1],
+            position_ids=pos[:, opening:-1],
+            use_cache=True,
+            logits_to_keep=1,
+            **{key: cache},
+        )
+        cache.batch_repeat_interleave(n)
     return {"input_ids": ids.repeat_interleave(n, 0), "attention_mask": attn.repeat_interleave(n, 0), key: cache}
 
 

@@ -86,3 +86,26 @@ def test_the_sampler_runs_each_prompt_once_and_draws_the_same_tokens(smollm2_dir
         theirs += [new[i * 4 : (i + 1) * 4] for i in range(4)]
     assert ours == [[_decode(tok, ids, eos) for ids in row] for row in theirs]
     assert len({g.text for gs in ours for g in gs}) > 16  # really sampled, not one answer repeated
+
+
+def test_greedy_answers_with_the_shared_opening_run_once_are_generates_own(smollm2_dir):
+    """The eval stages' greedy answers: HFSampler runs the opening all prompts share (the chat template's system
+    prompt) once per batch, and answers exactly as `generate` does on the left-padded batch."""
+    from dno.config import DataConfig
+    from dno.data import make_splits
+    from dno.generation.hf import HFSampler, _decode, _eos_ids, _opening_len
+
+    model, tok = models.load_policy(smollm2_dir)
+    prompts = make_splits(DataConfig(prompts_per_iteration=8, test_prompts=12), 1)["test"]
+    ours = HFSampler(model, tok, batch_size=6).generate(prompts, 1, temperature=0, top_p=1, max_new_tokens=24, seed=0)
+    eos = set(_eos_ids(model, tok))
+    theirs = []
+    for b in range(2):
+        texts = [models.render_prompt(tok, p["messages"]) for p in prompts[6 * b : 6 * b + 6]]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        assert _opening_len(enc["input_ids"], enc["attention_mask"]) > 20, "the system prompt is shared"
+        gen = model.generate(
+            **enc, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=sorted(eos)
+        )
+        theirs += [[_decode(tok, ids, eos)] for ids in gen[:, enc["input_ids"].shape[1] :].tolist()]
+    assert ours == theirs
