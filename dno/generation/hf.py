@@ -133,7 +133,7 @@ def shared_prompt_inputs(model, enc, n: int, pad_id: int):
     plain = {**enc, "input_ids": ids.repeat_interleave(n, 0), "attention_mask": attn.repeat_interleave(n, 0)}
     if getattr(model.config, "model_type", None) not in _SHARED_PROMPT_MODELS or ids.shape[1] < 2:
         return plain
-    opening = _opening_len(ids, attn)
+    opening = _opening_len(ids, attn) if len(ids) > 1 else 0  # one prompt alone shares nothing
     if not opening and n == 1:
         return plain
     from transformers import DynamicCache

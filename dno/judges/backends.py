@@ -215,6 +215,7 @@ class LocalBackend:
         """One completion per conversation, generated together (the caller sizes the batch)."""
         import torch
 
+        from dno.generation.hf import shared_prompt_inputs
         from dno.models import render_prompt
 
         with self._lock, torch.no_grad():
@@ -231,8 +232,8 @@ class LocalBackend:
             sampling = (
                 dict(do_sample=True, temperature=temperature, top_k=0) if temperature > 0 else dict(do_sample=False)
             )
-            out = self.model.generate(
-                **enc,
+            out = self.model.generate(  # the judge's instructions, the same for every question, run once
+                **shared_prompt_inputs(self.model, enc, 1, self.tok.pad_token_id),
                 max_new_tokens=max_tokens,
                 pad_token_id=self.tok.pad_token_id,
                 eos_token_id=self.eos,

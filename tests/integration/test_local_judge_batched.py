@@ -1,5 +1,6 @@
-"""The local LLM judge answers `judge.batch_size` questions per `generate` (left-padded). On the real SmolLM2 the
-batched verdicts are the one-at-a-time ones: the same letters, the same soft P(A) to float precision."""
+"""The local LLM judge answers `judge.batch_size` questions per `generate` (padded; the instructions all questions
+share run once per batch). On the real SmolLM2 the batched verdicts are the one-at-a-time ones: the same letters,
+the same soft P(A) to float precision."""
 
 from __future__ import annotations
 
