@@ -211,6 +211,14 @@ def cache_kwarg(model) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def shared_opening(prompts: list[list[int]]) -> int:
+    """How many tokens every prompt (token ids) begins with, short of each one's last token: a chat template's
+    system prompt and turn header, which the sampler and the trainer run once for a whole batch."""
+    if not prompts:
+        return 0
+    return max(0, min(len(os.path.commonprefix(prompts)), *(len(p) - 1 for p in prompts)))
+
+
 def render_prompt(tokenizer, messages: list[dict]) -> str:
     """The chat-template text that both samplers and the trainer condition on."""
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -13,14 +13,13 @@ ranks and draws among the top tokens only (`nucleus.py`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from dno import faults
-from dno.models import cache_kwarg, render_prompt, stop_token_ids
+from dno.models import cache_kwarg, render_prompt, shared_opening, stop_token_ids
 
 
 @dataclass
@@ -105,9 +104,8 @@ _SHARED_PROMPT_MODELS = {"llama", "mistral", "qwen2", "qwen3"}
 
 
 def _opening_len(ids: torch.Tensor, attn: torch.Tensor) -> int:
-    """The tokens every prompt of a left-padded batch begins with, short of each prompt's last token."""
-    real = [row[mask.bool()].tolist() for row, mask in zip(ids, attn)]
-    return max(0, min(len(os.path.commonprefix(real)), *(len(r) - 1 for r in real)))
+    """The opening all the prompts of a left-padded batch share (`models.shared_opening`)."""
+    return shared_opening([row[mask.bool()].tolist() for row, mask in zip(ids, attn)])
 
 
 def _middle_padded(ids: torch.Tensor, attn: torch.Tensor, opening: int, pad_id: int):

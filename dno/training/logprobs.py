@@ -7,13 +7,12 @@ wrapped models (DDP, DeepSpeed, FSDP, peft) go through their own forward.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from dno.models import cache_kwarg, end_of_turn_id, render_prompt
+from dno.models import cache_kwarg, end_of_turn_id, render_prompt, shared_opening
 
 
 @dataclass
@@ -86,15 +85,9 @@ def sequence_logps(model, seqs: Sequence[Encoded], pad_id: int, device=None) -> 
 
 
 def shared_prefix_len(seqs: Iterable[Encoded]) -> int:
-    """The tokens every prompt of `seqs` begins with (a chat template's system prompt and turn header), short of
-    each prompt's last token, which predicts the response's first. Computed once over a whole training set, so
-    a pair's numbers do not depend on which pairs share its batch."""
-    seqs = list(seqs)
-    if not seqs:
-        return 0
-    return max(
-        0, min(len(os.path.commonprefix([s.ids[: s.prompt_len] for s in seqs])), *(s.prompt_len - 1 for s in seqs))
-    )
+    """The opening all the prompts of `seqs` share (`models.shared_opening`). Computed once over a whole training
+    set, so that a pair's numbers do not depend on which pairs share its batch."""
+    return shared_opening([s.ids[: s.prompt_len] for s in seqs])
 
 
 def packable(model, chosen: Sequence[Encoded], rejected: Sequence[Encoded]) -> bool:
