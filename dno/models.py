@@ -211,6 +211,18 @@ def cache_kwarg(model) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def opening_cache(model, opening_ids, rows: int):
+    """A `DynamicCache` of one run of `opening_ids` (shape (1, L)), repeated for `rows` rows, and the forward's
+    keyword for it. Differentiable: the cache grows by concatenation, so the rows' gradients add up in the one
+    computation."""
+    from transformers import DynamicCache
+
+    cache, key = DynamicCache(config=model.config), cache_kwarg(model)
+    model.base_model(input_ids=opening_ids, use_cache=True, **{key: cache})
+    cache.batch_repeat_interleave(rows)
+    return key, cache
+
+
 def shared_opening(prompts: list[list[int]]) -> int:
     """How many tokens every prompt (token ids) begins with, short of each one's last token: a chat template's
     system prompt and turn header, which the sampler and the trainer run once for a whole batch."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from dno import faults
-from dno.models import cache_kwarg, render_prompt, shared_opening, stop_token_ids
+from dno.models import cache_kwarg, opening_cache, render_prompt, shared_opening, stop_token_ids
 
 
 @dataclass
@@ -134,13 +134,13 @@ def shared_prompt_inputs(model, enc, n: int, pad_id: int):
     opening = _opening_len(ids, attn) if len(ids) > 1 else 0  # one prompt alone shares nothing
     if not opening and n == 1:
         return plain
-    from transformers import DynamicCache
-
-    cache, key = DynamicCache(config=model.config), cache_kwarg(model)
     if opening:
         ids, attn = _middle_padded(ids, attn, opening, pad_id)
-        model(input_ids=ids[:1, :opening], use_cache=True, logits_to_keep=1, **{key: cache})
-        cache.batch_repeat_interleave(len(ids))
+        key, cache = opening_cache(model, ids[:1, :opening], len(ids))
+    else:
+        from transformers import DynamicCache
+
+        key, cache = cache_kwarg(model), DynamicCache(config=model.config)
     if n > 1:
         pos = (attn.cumsum(-1) - 1).masked_fill(attn == 0, 1)
         model(

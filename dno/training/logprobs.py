@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dno.models import cache_kwarg, end_of_turn_id, render_prompt, shared_opening
+from dno.models import end_of_turn_id, opening_cache, render_prompt, shared_opening
 
 
 @dataclass
@@ -184,9 +184,9 @@ def packed_pair_logps(
     dtype = next(model.parameters()).dtype
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min).unsqueeze(1)
     if prefix:  # every query sees the prefix's keys too, from the cache
-        cache = _prefix_cache(model, torch.tensor([chosen[0].ids[:prefix]], device=device), len(rows))
+        key, cache = opening_cache(model, torch.tensor([chosen[0].ids[:prefix]], device=device), len(rows))
         mask = torch.cat([torch.zeros(*mask.shape[:3], prefix, dtype=dtype), mask], dim=3)
-        extra = {cache_kwarg(model): cache, "use_cache": True}
+        extra = {key: cache, "use_cache": True}
     else:
         extra = {"use_cache": False}
     hidden = model.base_model(
@@ -201,17 +201,6 @@ def packed_pair_logps(
         0, torch.tensor(owner, device=device), token_logps
     )
     return out[:n], out[n:]
-
-
-def _prefix_cache(model, prefix_ids: torch.Tensor, n: int):
-    """The KV cache of one run of the shared prefix, repeated for n rows (differentiable: `DynamicCache` grows by
-    concatenation, so each row's keys and values are the same tensors' copies and their gradients add up)."""
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=model.config)
-    model.base_model(input_ids=prefix_ids, use_cache=True, **{cache_kwarg(model): cache})
-    cache.batch_repeat_interleave(n)
-    return cache
 
 
 def _checkpointing(model) -> bool:
