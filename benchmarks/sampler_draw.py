@@ -1,4 +1,4 @@
-"""Mean oracle score of π_0's samples: generate's own draw against NucleusSampler's, same prompts, same batches."""
+"""Mean oracle score of π_0's samples: generate's own draw against dno's (`nucleus.draw` in `decode`), same prompts, same batches."""
 
 import statistics as st
 import sys

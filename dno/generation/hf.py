@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from dno import faults
+from dno.generation.decode import decode
 from dno.models import cache_kwarg, opening_cache, render_prompt, shared_opening, stop_token_ids
 
 
@@ -71,31 +72,20 @@ class HFSampler:
             texts = [render_prompt(tok, p["messages"]) for p in chunk]
             enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
             torch.manual_seed(batch_seed(seed, b + offset // self.batch_size))
-            kwargs = dict(do_sample=False) if greedy else sampling_kwargs(temperature, top_p)
-            gen = model.generate(
-                **shared_prompt_inputs(model, enc, n, tok.pad_token_id),
+            new = decode(
+                model,
+                shared_prompt_inputs(model, enc, n, tok.pad_token_id),
                 max_new_tokens=max_new_tokens,
-                pad_token_id=tok.pad_token_id,
-                eos_token_id=sorted(eos),
-                **kwargs,
+                eos=eos,
+                temperature=temperature,
+                top_p=top_p,
             )
-            new = gen[:, enc["input_ids"].shape[1] :].tolist()
             for i in range(len(chunk)):
                 out.append([_decode(tok, ids, eos) for ids in new[i * n : (i + 1) * n]])
             if progress is not None:
                 progress.update(len(chunk))
             faults.point("batch")
         return out
-
-
-def sampling_kwargs(temperature: float, top_p: float) -> dict:
-    """`generate` settings for temperature + top-p sampling: `NucleusSampler` draws each token among the top
-    ones and leaves `generate` a greedy step (so `generate`'s own warpers and whole-vocabulary draw never run)."""
-    from transformers import LogitsProcessorList
-
-    from dno.generation.nucleus import NucleusSampler
-
-    return dict(do_sample=False, logits_processor=LogitsProcessorList([NucleusSampler(temperature, top_p)]))
 
 
 # Decoder-only models whose `DynamicCache` holds one plain key/value tensor per layer, so copying it along the
@@ -127,21 +117,16 @@ def shared_prompt_inputs(model, enc, n: int, pad_id: int):
     runs once too, its cache repeated n times. `generate` starts from there: it feeds what the cache lacks (at
     least each prompt's last token, so its first new token sees the same logits as without the cache). Position
     ids are `generate`'s own (from the padding mask), so the cache equals what it would build."""
+    from transformers import DynamicCache
+
     ids, attn = enc["input_ids"], enc["attention_mask"]
-    plain = {**enc, "input_ids": ids.repeat_interleave(n, 0), "attention_mask": attn.repeat_interleave(n, 0)}
-    if getattr(model.config, "model_type", None) not in _SHARED_PROMPT_MODELS or ids.shape[1] < 2:
-        return plain
-    opening = _opening_len(ids, attn) if len(ids) > 1 else 0  # one prompt alone shares nothing
-    if not opening and n == 1:
-        return plain
+    key, cache = cache_kwarg(model), DynamicCache(config=model.config)
+    shared = getattr(model.config, "model_type", None) in _SHARED_PROMPT_MODELS and ids.shape[1] > 1
+    opening = _opening_len(ids, attn) if shared and len(ids) > 1 else 0  # one prompt alone shares nothing
     if opening:
         ids, attn = _middle_padded(ids, attn, opening, pad_id)
         key, cache = opening_cache(model, ids[:1, :opening], len(ids))
-    else:
-        from transformers import DynamicCache
-
-        key, cache = cache_kwarg(model), DynamicCache(config=model.config)
-    if n > 1:
+    if shared and n > 1:
         pos = (attn.cumsum(-1) - 1).masked_fill(attn == 0, 1)
         model(
             input_ids=ids[:, opening:-1],

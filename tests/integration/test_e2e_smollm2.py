@@ -55,14 +55,15 @@ def test_one_small_iteration_on_the_real_model(tmp_path, smollm2_dir):
 
 
 def test_the_sampler_runs_each_prompt_once_and_draws_the_same_tokens(smollm2_dir):
-    """HFSampler runs each prompt once (its KV cache copied K times) and draws each token among the top ones
-    (`NucleusSampler`); its samples are, token for token, those of `generate` running every prompt K times
-    (each repeated K times in the batch) with the same draw, under the same seeds."""
+    """HFSampler runs each prompt once (its KV cache copied K times), draws each token among the top ones
+    (`nucleus.draw`) and drops finished rows; its samples are, token for token, those of `generate` running every
+    prompt K times (each repeated K times in the batch) with the same draw, under the same seeds."""
     import torch
+    from same_draw import SameDraw
 
     from dno.config import DataConfig
     from dno.data import make_splits
-    from dno.generation.hf import HFSampler, _decode, _eos_ids, batch_seed, sampling_kwargs
+    from dno.generation.hf import HFSampler, _decode, _eos_ids, batch_seed
 
     model, tok = models.load_policy(smollm2_dir)
     prompts = make_splits(DataConfig(prompts_per_iteration=8, test_prompts=0), 1)["train1"]
@@ -80,7 +81,8 @@ def test_the_sampler_runs_each_prompt_once_and_draws_the_same_tokens(smollm2_dir
             max_new_tokens=24,
             pad_token_id=tok.pad_token_id,
             eos_token_id=sorted(eos),
-            **sampling_kwargs(0.7, 0.95),
+            do_sample=False,
+            logits_processor=[SameDraw(0.7, 0.95)],
         )
         new = gen[:, enc["input_ids"].shape[1] :].tolist()
         theirs += [new[i * 4 : (i + 1) * 4] for i in range(4)]
@@ -90,7 +92,8 @@ def test_the_sampler_runs_each_prompt_once_and_draws_the_same_tokens(smollm2_dir
 
 def test_greedy_answers_with_the_shared_opening_run_once_are_generates_own(smollm2_dir):
     """The eval stages' greedy answers: HFSampler runs the opening all prompts share (the chat template's system
-    prompt) once per batch, and answers exactly as `generate` does on the left-padded batch."""
+    prompt) once per batch and drops finished rows, and answers exactly as `generate` does on the left-padded
+    batch."""
     from dno.config import DataConfig
     from dno.data import make_splits
     from dno.generation.hf import HFSampler, _decode, _eos_ids, _opening_len

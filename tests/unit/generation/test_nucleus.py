@@ -1,11 +1,11 @@
-"""NucleusSampler draws from exactly the distribution transformers' temperature + top-p warpers leave, ranking only
-the top tokens."""
+"""`nucleus.draw` draws from exactly the distribution transformers' temperature + top-p warpers leave, ranking only
+the top tokens, and a row's token depends on its own logits and uniform number alone."""
 
 import pytest
 import torch
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
-from dno.generation.nucleus import NucleusSampler, nucleus
+from dno.generation.nucleus import draw, nucleus
 
 
 def transformers_probs(scores, temperature, top_p):
@@ -39,10 +39,9 @@ def test_draws_follow_the_nucleus_probabilities_on_both_paths():
     vocab, n = 400, 4000
     peaked = torch.tensor([[4.0, 3.5, 3.0, 1.0] + [-5.0] * (vocab - 4)])
     flat = torch.randn(1, vocab) * 0.05  # its nucleus is most of the vocabulary: past a cap of 8
-    sampler = NucleusSampler(0.7, 0.9, cap=8)
     for row in (peaked, flat):
         theirs = transformers_probs(row, 0.7, 0.9)[0]
-        drawn = sampler.draw(row.repeat(n, 1))
+        drawn = draw(row.repeat(n, 1), 0.7, 0.9, torch.rand(n), cap=8)
         counts = torch.bincount(drawn, minlength=vocab).float()
         assert (theirs[drawn] > 0).all()
         expected = theirs * n
@@ -51,19 +50,28 @@ def test_draws_follow_the_nucleus_probabilities_on_both_paths():
         assert chi2 < 2 * kept.sum() + 60, f"chi2 {chi2:.0f} over {kept.sum()} tokens"
 
 
-def test_generate_takes_the_drawn_token():
-    """The logits handed back to `generate` have one finite entry per row: greedy picks the drawn token."""
-    torch.manual_seed(1)
+def test_a_rows_token_depends_on_its_own_logits_and_number_alone():
+    """What lets the decoding loop drop finished rows: the same row and number give the same token in any batch,
+    and the token is the one at that quantile of the row's distribution."""
+    scores, u = mixed_rows(vocab=300), torch.rand(80)
+    whole = draw(scores, 0.7, 0.95, u)
+    alone = torch.cat([draw(scores[i : i + 1], 0.7, 0.95, u[i : i + 1]) for i in range(80)])
+    assert torch.equal(whole, alone)
+    row = torch.tensor([[3.0, 2.0, 1.0, -9.0]])
+    probs = transformers_probs(row, 1.0, 0.95)[0]  # three tokens in the nucleus
+    edges = probs.cumsum(0)
+    for q, token in [(0.0, 0), (edges[0] - 1e-4, 0), (edges[0] + 1e-4, 1), (edges[1] + 1e-4, 2), (1 - 1e-7, 2)]:
+        assert draw(row, 1.0, 0.95, torch.tensor([float(q)])).item() == token
+
+
+def test_temperature_zero_is_the_argmax():
     scores = mixed_rows(vocab=300)
-    out = NucleusSampler(0.7, 0.95)(None, scores)
-    assert torch.equal(torch.isfinite(out).sum(-1), torch.ones(len(scores), dtype=torch.long))
-    torch.manual_seed(1)
-    assert torch.equal(out.argmax(-1), NucleusSampler(0.7, 0.95).draw(scores))
+    assert torch.equal(draw(scores, 0.0, 1.0, None), scores.argmax(-1))
 
 
 def test_top_p_one_draws_from_the_whole_tempered_vocabulary():
     torch.manual_seed(0)
     row = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
-    drawn = NucleusSampler(0.5, 1.0).draw(row.repeat(20000, 1))
+    drawn = draw(row.repeat(20000, 1), 0.5, 1.0, torch.rand(20000))
     freq = torch.bincount(drawn, minlength=4).float() / 20000
     torch.testing.assert_close(freq, (row[0] / 0.5).softmax(-1), atol=0.01, rtol=0)

@@ -1,0 +1,85 @@
+"""dno's decoding loop (`dno.generation.decode`): its answers are `generate`'s, token for token, with the prompts'
+shared work run once and finished rows dropped from the batch along the way."""
+
+import pytest
+import torch
+from same_draw import SameDraw
+from transformers import DynamicCache, LogitsProcessorList
+
+from dno import models
+from dno.generation import decode as decoding
+from dno.generation.hf import HFSampler, shared_prompt_inputs
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    model, tok = models.load_policy(tiny_model_dir)
+    tok.padding_side = "left"
+    prompts = [
+        [{"role": "user", "content": text}]
+        for text in ("Add 2 and 3.", "Name a colour that is not red or blue.", "Hi", "Write a word ending in -ing.")
+    ]
+    enc = tok([models.render_prompt(tok, m) for m in prompts], return_tensors="pt", padding=True)
+    # A random model seldom ends an answer: a quarter of the vocabulary counts as end-of-sequence here, so
+    # rows finish at uneven steps, as a trained policy's answers do.
+    eos = set(range(3, len(tok), 4))
+    return model, tok, enc, eos
+
+
+def ours(tiny, n, temperature, new=24):
+    model, tok, enc, eos = tiny
+    torch.manual_seed(7)
+    inputs = shared_prompt_inputs(model, enc, n, tok.pad_token_id)
+    return decoding.decode(model, inputs, max_new_tokens=new, eos=eos, temperature=temperature, top_p=0.9)
+
+
+def cut(ids, eos):
+    return ids[: next((i + 1 for i, t in enumerate(ids) if t in eos), len(ids))]
+
+
+@pytest.mark.parametrize("n,temperature", [(1, 0.0), (3, 0.8)])
+def test_decode_answers_are_generates_own_with_the_same_draw(tiny, n, temperature):
+    model, tok, enc, eos = tiny
+    torch.manual_seed(7)
+    gen = model.generate(
+        **{k: v.repeat_interleave(n, 0) for k, v in enc.items()},
+        max_new_tokens=24,
+        do_sample=False,
+        logits_processor=LogitsProcessorList([SameDraw(temperature, 0.9)]),
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=sorted(eos),
+    )
+    theirs = [cut(row, eos) for row in gen[:, enc["input_ids"].shape[1] :].tolist()]
+    mine = [cut(row, eos) for row in ours(tiny, n, temperature)]
+    assert mine == theirs
+    if temperature:  # (a random model's greedy answer repeats one token: the real model's test covers greedy)
+        assert len({len(r) for r in mine}) > 2  # rows finished at different steps
+
+
+def test_dropping_finished_rows_changes_no_answer(tiny, monkeypatch):
+    dropped = []
+    select = DynamicCache.batch_select_indices
+
+    def spy(cache, indices):
+        dropped.append(len(indices))
+        return select(cache, indices)
+
+    monkeypatch.setattr(DynamicCache, "batch_select_indices", spy)
+    pruned = ours(tiny, 4, 0.8)
+    assert dropped, "no row was dropped"
+    monkeypatch.setattr(decoding, "PRUNE_SHARE", 2.0)  # never
+    dropped.clear()
+    kept = ours(tiny, 4, 0.8)
+    _, _, _, eos = tiny
+    assert not dropped and [cut(r, eos) for r in pruned] == [cut(r, eos) for r in kept]
+
+
+def test_the_seed_fixes_a_batchs_samples(tiny_model_dir):
+    """A stage re-run after a crash draws the same samples: each batch reseeds from (seed, batch index)."""
+    model, tok = models.load_policy(tiny_model_dir)
+    prompts = [{"messages": [{"role": "user", "content": f"Count to {i}."}]} for i in range(5)]
+    run = lambda seed: HFSampler(model, tok, 3).generate(  # noqa: E731
+        prompts, 2, temperature=0.8, top_p=0.9, max_new_tokens=8, seed=seed
+    )
+    first = run(5)
+    assert run(5) == first and run(6) != first
