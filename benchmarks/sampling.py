@@ -5,8 +5,10 @@
 
 Both sides get the same model object, the same chat-template prompts, the same batches and per-batch
 seeds. The plain loop is `generate` with `num_return_sequences` and transformers' own top-p warper and
-whole-vocabulary draw; the project's sampler runs each prompt once with its KV cache copied K times and ranks
-and draws among the top tokens only (dno/generation/hf.py, nucleus.py). Both draw from the same
+whole-vocabulary draw, every row run to the longest answer of its batch; the project's sampler runs the
+prompts' shared opening once and each prompt once with its KV cache copied K times, ranks and draws among the
+top tokens only, and drops rows from the batch as they finish (dno/generation/hf.py, decode.py, nucleus.py).
+`--plain-batch-size` gives the plain loop its own best batch. Both draw from the same
 distribution, but from other random numbers (tests/unit/generation/test_nucleus.py), so the tokens differ and
 the rates compare: the ratio of their tokens per second is what those changes save, net of the sampler's own
 work (rendering, tokenizing, decoding, bookkeeping). They alternate (A B B A ...) within this one process;
@@ -79,11 +81,16 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--dtype", default="float32", help="policy.dtype of both sides: float32, bfloat16 or auto")
     ap.add_argument("--vllm", action="store_true", help="also vLLM against transformers (CUDA only)")
-    ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_sampling.json")
+    ap.add_argument(
+        "--plain-batch-size", type=int, default=0, help="the plain loop's prompts per batch (0: --batch-size)"
+    )
+    ap.add_argument("--save", action="store_true", help="keep the figures in docs/results/bench_NAME.json")
+    ap.add_argument("--name", default="sampling", help="NAME of the saved figures (one per model measured)")
     args = ap.parse_args()
     from record import Record
 
-    rec = Record("sampling")
+    rec = Record(args.name)
+    plain_batch = args.plain_batch_size or args.batch_size
 
     path = models.resolve(args.model)
     model, tok = models.load_policy(path, args.dtype)
@@ -111,7 +118,7 @@ def main() -> None:
                 secs = time.perf_counter() - t
                 n_tok = sum(g.tokens for gs in gens for g in gs)
             else:
-                out = plain_generate(model, tok, prompts, args.k, batch_size=args.batch_size, **settings)
+                out = plain_generate(model, tok, prompts, args.k, batch_size=plain_batch, **settings)
                 secs = time.perf_counter() - t
                 n_tok = count_tokens(out, eos)
             res[v].append(n_tok / secs)
@@ -124,7 +131,8 @@ def main() -> None:
         "alternations",
         ["alternation (run order)", "HFSampler (dno), tokens/s", "plain `model.generate` loop, tokens/s", "ratio"],
         rows,
-        note=f"{len(prompts)} prompts x {args.k} samples, {args.max_new_tokens} new tokens, batch {args.batch_size}, "
+        note=f"{args.model}: {len(prompts)} prompts x {args.k} samples, {args.max_new_tokens} new tokens, batch "
+        f"{args.batch_size} (plain loop {plain_batch}), "
         f"{model.dtype}, {torch.get_num_threads()} threads; the sides draw other tokens from the same "
         "distribution: rates compared",
     )

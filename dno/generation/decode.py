@@ -31,10 +31,12 @@ def decode(
     eos: set[int],
     temperature: float,
     top_p: float,
+    on_step=None,
 ) -> list[list[int]]:
     """New token ids of each row of `inputs` (`hf.shared_prompt_inputs`: left- or middle-padded ids, their mask,
     and a KV cache of a leading part of them), up to and including its end-of-sequence token. Temperature 0 is
-    greedy; random numbers come from torch's global generator (the caller seeds it)."""
+    greedy; random numbers come from torch's global generator (the caller seeds it). `on_step(rows, logits)`, if
+    given, sees each step's next-token logits of the rows (original indices) still in the batch."""
     key = next(k for k in ("cache", "past_key_values") if k in inputs)
     cache, ids, mask = inputs[key], inputs["input_ids"], inputs["attention_mask"]
     rows = len(ids)
@@ -47,17 +49,23 @@ def decode(
         logits = model(
             input_ids=step_ids, attention_mask=mask, position_ids=step_pos, logits_to_keep=1, **{key: cache}
         ).logits[:, -1]
-        u = torch.rand(rows)[live] if temperature > 0 else None  # every original row's number, used or not
+        if on_step is not None:
+            on_step(live.tolist(), logits)
+        # Every original row's number, used or not, from the CPU generator (the same on every device).
+        u = torch.rand(rows)[live].to(logits.device) if temperature > 0 else None
         tokens = draw(logits, temperature, top_p, u)
-        for r, t in zip(live.tolist(), tokens.tolist()):
+        chosen = tokens.tolist()
+        for r, t in zip(live.tolist(), chosen):
             out[r].append(t)
-        done = torch.tensor([t in eos for t in tokens.tolist()]) | done
+        done = torch.tensor([t in eos for t in chosen]) | done
         if bool(done.all()):
             break
         step_ids, step_pos = tokens.unsqueeze(-1), step_pos[:, -1:] + 1
         mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=-1)
         if done.sum() >= max(1, len(done) * PRUNE_SHARE):
             keep = (~done).nonzero().squeeze(-1)
+            live, done = live[keep], done[keep]
+            keep = keep.to(mask.device)
             cache.batch_select_indices(keep)
-            live, step_ids, step_pos, mask, done = live[keep], step_ids[keep], step_pos[keep], mask[keep], done[keep]
+            step_ids, step_pos, mask = step_ids[keep], step_pos[keep], mask[keep]
     return out

@@ -40,7 +40,11 @@ def draw(scores: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor
     if temperature == 0:
         return scores.argmax(-1)
     if top_p >= 1.0:
-        return _at_quantile(torch.arange(scores.shape[-1]).expand_as(scores), (scores / temperature).softmax(-1), u)
+        return _at_quantile(
+            torch.arange(scores.shape[-1], device=scores.device).expand_as(scores),
+            (scores / temperature).softmax(-1),
+            u,
+        )
     idx, probs, short = nucleus(scores, temperature, top_p, cap)
     tokens = _at_quantile(idx, probs, u)
     if short.any():  # rank the whole row, as transformers does

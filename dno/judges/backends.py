@@ -186,7 +186,7 @@ class APIBackend:
 class LocalBackend:
     """A causal LM in this process (transformers): a built-in name such as `smollm2-135m-instruct`, or a model
     directory, on `judge.device` in `judge.dtype` (auto: bfloat16 on cuda, float32 elsewhere). Requests are
-    answered `judge.batch_size` at a time: left-padded, one `generate` per batch."""
+    answered `judge.batch_size` at a time: left-padded, one `decode` per batch (dno/generation/decode.py)."""
 
     def __init__(self, cfg, field_prefix: str = "judge"):
         from dno import models
@@ -215,6 +215,7 @@ class LocalBackend:
         """One completion per conversation, generated together (the caller sizes the batch)."""
         import torch
 
+        from dno.generation.decode import decode
         from dno.generation.hf import shared_prompt_inputs
         from dno.models import render_prompt
 
@@ -228,33 +229,34 @@ class LocalBackend:
                 add_special_tokens=False,
                 padding=True,
             ).to(self.model.device)
-            torch.manual_seed(seed)
-            sampling = (
-                dict(do_sample=True, temperature=temperature, top_k=0) if temperature > 0 else dict(do_sample=False)
-            )
-            out = self.model.generate(  # the judge's instructions, the same for every question, run once
-                **shared_prompt_inputs(self.model, enc, 1, self.tok.pad_token_id),
-                max_new_tokens=max_tokens,
-                pad_token_id=self.tok.pad_token_id,
-                eos_token_id=self.eos,
-                output_scores=bool(logprobs),
-                return_dict_in_generate=True,
-                **sampling,
-            )
-            width, lengths = enc["input_ids"].shape[1], enc["attention_mask"].sum(dim=1).tolist()
-            return [self._completion(out, row, width, int(n), logprobs) for row, n in enumerate(lengths)]
+            steps: list[list] = [[] for _ in conversations]  # each row's next-token log-probabilities, if asked
 
-    def _completion(self, out, row: int, width: int, prompt_tokens: int, logprobs: int) -> Completion:
+            def keep(rows, logits):
+                for r, lps in zip(rows, logits.float().log_softmax(-1)):
+                    steps[r].append(lps)
+
+            torch.manual_seed(seed)
+            new = decode(  # the judge's instructions, the same for every question, run once
+                self.model,
+                shared_prompt_inputs(self.model, enc, 1, self.tok.pad_token_id),
+                max_new_tokens=max_tokens,
+                eos=set(self.eos),
+                temperature=temperature,
+                top_p=1.0,
+                on_step=keep if logprobs else None,
+            )
+            lengths = enc["attention_mask"].sum(dim=1).tolist()
+            return [self._completion(ids, lps, int(n), logprobs) for ids, lps, n in zip(new, steps, lengths)]
+
+    def _completion(self, new: list[int], steps: list, prompt_tokens: int, logprobs: int) -> Completion:
         import torch
 
-        new = out.sequences[row, width:].tolist()
         end = next((i for i, t in enumerate(new) if t in self.eos), len(new))
         tokens = []
         for i in range(end if logprobs else 0):
-            lps = torch.log_softmax(out.scores[i][row].float(), dim=-1)
-            top = torch.topk(lps, logprobs)
+            top = torch.topk(steps[i], logprobs)
             alts = {self.tok.decode([int(t)]): float(v) for v, t in zip(top.values, top.indices)}
-            alts.setdefault(self.tok.decode([new[i]]), float(lps[new[i]]))
+            alts.setdefault(self.tok.decode([new[i]]), float(steps[i][new[i]]))
             tokens.append((self.tok.decode([new[i]]), alts))
         return Completion(
             self.tok.decode(new[:end], skip_special_tokens=True),

@@ -1,5 +1,5 @@
-"""The local LLM judge answers `judge.batch_size` questions per `generate` (padded; the instructions all questions
-share run once per batch). On the real SmolLM2 the batched verdicts are the one-at-a-time ones: the same letters,
+"""The local LLM judge answers `judge.batch_size` questions per batch (padded; the instructions all questions
+share run once per batch; dno's decoding loop). On the real SmolLM2 the batched verdicts are the one-at-a-time ones: the same letters,
 the same soft P(A) to float precision."""
 
 from __future__ import annotations
@@ -28,18 +28,31 @@ def _judge(tmp_path, batch_size: int, *over):
     cfg = load_config(
         None, ["judge.type=llm", "judge.mode=pairwise", f"judge.batch_size={batch_size}", "judge.device=cpu", *over]
     ).judge
-    judge = build_judge(cfg, cache_dir=tmp_path)
-    calls = []
-    generate = judge.backend.model.generate
-    judge.backend.model.generate = lambda **kw: calls.append(kw["input_ids"].shape[0]) or generate(**kw)
-    return judge, calls
+    return build_judge(cfg, cache_dir=tmp_path)
 
 
-def test_batched_verdicts_are_the_one_at_a_time_ones(tmp_path):
-    one, one_calls = _judge(tmp_path / "one", 1)
-    many, many_calls = _judge(tmp_path / "many", 8)
-    a = one.score_many(PROMPTS, CANDIDATES)
-    b = many.score_many(PROMPTS, CANDIDATES)
+@pytest.fixture
+def batches(monkeypatch):
+    """The size of each batch the local judge decodes, in order."""
+    from dno.generation import hf
+
+    calls, inputs = [], hf.shared_prompt_inputs
+    monkeypatch.setattr(
+        hf, "shared_prompt_inputs", lambda m, enc, *a: calls.append(len(enc["input_ids"])) or inputs(m, enc, *a)
+    )
+    return calls
+
+
+def during(calls, work):
+    """What `work()` returns, and the batches decoded while it ran."""
+    start = len(calls)
+    return work(), calls[start:]
+
+
+def test_batched_verdicts_are_the_one_at_a_time_ones(tmp_path, batches):
+    one, many = _judge(tmp_path / "one", 1), _judge(tmp_path / "many", 8)
+    a, one_calls = during(batches, lambda: one.score_many(PROMPTS, CANDIDATES))
+    b, many_calls = during(batches, lambda: many.score_many(PROMPTS, CANDIDATES))
     assert len(one_calls) == 18 and set(one_calls) == {1}  # 3 prompts x 3 pairs x 2 orders
     assert many_calls == [8, 8, 2]
     for x, y in zip(a, b):
@@ -50,26 +63,30 @@ def test_batched_verdicts_are_the_one_at_a_time_ones(tmp_path):
     assert all(not math.isnan(s) for x in b for s in x.scores)
     u = many.usage()
     assert u["questions"] == 18 and u["answered"] == 18 and u["cache_hits"] == 0 and u["completion_tokens"] >= 18
-    again, again_calls = _judge(tmp_path / "many", 8)
-    assert [s.scores for s in again.score_many(PROMPTS, CANDIDATES)] == [s.scores for s in b]
+    again = _judge(tmp_path / "many", 8)
+    c, again_calls = during(batches, lambda: again.score_many(PROMPTS, CANDIDATES))
+    assert [s.scores for s in c] == [s.scores for s in b]
     assert again_calls == [] and again.usage()["cache_hits"] == 18
 
 
-def test_dno_agree_on_a_batched_local_judge_measures_what_one_at_a_time_does(tmp_path):
+def test_dno_agree_on_a_batched_local_judge_measures_what_one_at_a_time_does(tmp_path, batches):
     from dno.analysis.agreement import measure, oracle_pairs
 
     for p, a in zip(PROMPTS, (42, 17, 74)):
         p.update(task="arithmetic", answer=a)
     pairs = oracle_pairs(PROMPTS, CANDIDATES, 60)
-    one, _ = _judge(tmp_path / "one", 1)
-    many, calls = _judge(tmp_path / "many", 8, "judge.mode=pointwise", "judge.max_tokens=24", "judge.parse_retries=0")
-    many_pairwise, pairwise_calls = _judge(tmp_path / "many_pairwise", 8)
-    a, b = measure(one, pairs), measure(many_pairwise, pairs)
+    one = _judge(tmp_path / "one", 1)
+    many = _judge(tmp_path / "many", 8, "judge.mode=pointwise", "judge.max_tokens=24", "judge.parse_retries=0")
+    many_pairwise = _judge(tmp_path / "many_pairwise", 8)
+    a = measure(one, pairs)
+    b, pairwise_calls = during(batches, lambda: measure(many_pairwise, pairs))
     assert len(pairs) >= 4 and pairwise_calls == [8] * (2 * len(pairs) // 8) + [2 * len(pairs) % 8] * (
         len(pairs) % 4 > 0
     )
     for x, y in zip(a["rows"], b["rows"]):
         assert x["p_winner_first"] == pytest.approx(y["p_winner_first"], abs=1e-4, nan_ok=True)
     assert a["agreement"] == b["agreement"] and a["position_consistency"] == b["position_consistency"]
-    pointwise = measure(many, pairs)  # rubric answers for [a, b] and [b, a], batched too
+    pointwise, calls = during(
+        batches, lambda: measure(many, pairs)
+    )  # rubric answers for [a, b] and [b, a], batched too
     assert pointwise["pairs"] == len(pairs) and calls and max(calls) > 1

@@ -83,3 +83,30 @@ def test_the_seed_fixes_a_batchs_samples(tiny_model_dir):
     )
     first = run(5)
     assert run(5) == first and run(6) != first
+
+
+def test_each_rows_step_logits_reach_on_step_under_its_own_index(tiny, monkeypatch):
+    """The local judge reads log-probabilities of every step of every answer through `on_step`: a row's logits
+    are its own whichever rows have left the batch."""
+
+    def logits_by_row():
+        seen = {}
+        model, tok, enc, eos = tiny
+        torch.manual_seed(7)
+        decoding.decode(
+            model,
+            shared_prompt_inputs(model, enc, 3, tok.pad_token_id),
+            max_new_tokens=16,
+            eos=eos,
+            temperature=0.8,
+            top_p=0.9,
+            on_step=lambda rows, logits: [seen.setdefault(r, []).append(x) for r, x in zip(rows, logits)],
+        )
+        return seen
+
+    pruned = logits_by_row()
+    monkeypatch.setattr(decoding, "PRUNE_SHARE", 2.0)  # never
+    kept = logits_by_row()
+    assert len({len(v) for v in pruned.values()}) > 2  # rows left at different steps
+    for r, steps in pruned.items():
+        torch.testing.assert_close(torch.stack(steps), torch.stack(kept[r][: len(steps)]), atol=1e-5, rtol=1e-5)
