@@ -1,4 +1,4 @@
-"""Sampling K responses per prompt with Hugging Face `transformers` (CPU or GPU).
+"""Sampling K responses per prompt with Hugging Face `transformers` models (CPU or GPU).
 
 Prompts are rendered with the model's chat template (`models.render_prompt`) so that every sampler
 and the trainer condition on identical text. Each batch reseeds torch from (seed, batch index), so a
@@ -7,8 +7,9 @@ stage re-run after a crash reproduces its samples exactly.
 What the prompts share runs once (`shared_prompt_inputs`): the opening every prompt of a batch begins with
 (a chat template's system prompt, half of a default prompt) once per batch, and with K > 1 samples each
 prompt once, its KV cache copied K times, where `generate`'s `num_return_sequences` would run it K times.
-The answers are the same token for token as `generate`'s on the plain left-padded batch (tested). Top-p
-ranks and draws among the top tokens only (`nucleus.py`).
+From there dno's own loop decodes (`decode.py`: finished rows leave the batch; each token drawn among the
+top ones, `nucleus.py`). The answers are, token for token, `generate`'s on the plain left-padded batch when
+`generate` takes the same draw (tested).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class HFSampler:
 
 
 # Decoder-only models whose `DynamicCache` holds one plain key/value tensor per layer, so copying it along the
-# batch is exact; others (sliding-window or hybrid caches) let `generate` expand the prompt itself.
+# batch is exact; others (sliding-window or hybrid caches) run each whole prompt, once per row.
 _SHARED_PROMPT_MODELS = {"llama", "mistral", "qwen2", "qwen3"}
 
 
@@ -111,12 +112,13 @@ def _middle_padded(ids: torch.Tensor, attn: torch.Tensor, opening: int, pad_id: 
 
 
 def shared_prompt_inputs(model, enc, n: int, pad_id: int):
-    """`generate` inputs for n generations of each prompt of `enc` (left-padded), with the work the prompts share
-    done once. The opening every prompt of the batch begins with (a chat template's system prompt) runs once for
+    """Decoding inputs (`decode`, or `generate`'s) for n generations of each prompt of `enc` (left-padded), with
+    the work the prompts share done once. The opening every prompt of the batch begins with (a chat template's system prompt) runs once for
     the whole batch, its KV cache repeated for each row; with n > 1 the rest of each prompt but its last token
-    runs once too, its cache repeated n times. `generate` starts from there: it feeds what the cache lacks (at
+    runs once too, its cache repeated n times. Decoding starts from there: it feeds what the cache lacks (at
     least each prompt's last token, so its first new token sees the same logits as without the cache). Position
-    ids are `generate`'s own (from the padding mask), so the cache equals what it would build."""
+    ids are `generate`'s own (from the padding mask), so the cache equals what it would build. Other model
+    families than `_SHARED_PROMPT_MODELS` get an empty cache: decoding runs their whole prompts."""
     from transformers import DynamicCache
 
     ids, attn = enc["input_ids"], enc["attention_mask"]

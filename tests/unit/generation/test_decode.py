@@ -110,3 +110,60 @@ def test_each_rows_step_logits_reach_on_step_under_its_own_index(tiny, monkeypat
     assert len({len(v) for v in pruned.values()}) > 2  # rows left at different steps
     for r, steps in pruned.items():
         torch.testing.assert_close(torch.stack(steps), torch.stack(kept[r][: len(steps)]), atol=1e-5, rtol=1e-5)
+
+
+ARCHITECTURES = {  # tiny random models of other families than the llama the other tests use
+    "gpt2": lambda T, v: T.GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=v),
+    "gemma2 (sliding window shorter than the answer)": lambda T, v: T.Gemma2Config(
+        num_hidden_layers=2,
+        hidden_size=64,
+        intermediate_size=128,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        vocab_size=v,
+        sliding_window=8,
+    ),
+    "phi3": lambda T, v: T.Phi3Config(
+        num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=2, vocab_size=v, pad_token_id=0
+    ),
+    "qwen2": lambda T, v: T.Qwen2Config(
+        num_hidden_layers=2,
+        hidden_size=64,
+        intermediate_size=128,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        vocab_size=v,
+    ),
+    "gpt_neox": lambda T, v: T.GPTNeoXConfig(
+        num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=2, vocab_size=v
+    ),
+}
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("n,temperature", [(1, 0.0), (2, 0.9)])
+def test_other_architectures_decode_as_generate_does(arch, n, temperature):
+    """The loop replaced `generate` for every model: other families' caches (a sliding window, fused attention
+    layouts) decode to `generate`'s tokens too, padded prompts and dropped rows included."""
+    import transformers
+
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(ARCHITECTURES[arch](transformers, 300)).eval()
+    ids = torch.tensor([[0, 0, 5, 6, 7, 8, 9], [3, 4, 5, 6, 7, 8, 9], [0, 0, 0, 5, 6, 9, 9]])
+    enc = {"input_ids": ids, "attention_mask": (torch.arange(7) >= torch.tensor([[2], [0], [3]])).long()}
+    eos = set(range(1, 300, 5))
+    torch.manual_seed(3)
+    mine = decoding.decode(
+        model, shared_prompt_inputs(model, enc, n, 0), max_new_tokens=12, eos=eos, temperature=temperature, top_p=0.9
+    )
+    torch.manual_seed(3)
+    gen = model.generate(
+        **{k: v.repeat_interleave(n, 0) for k, v in enc.items()},
+        max_new_tokens=12,
+        do_sample=False,
+        logits_processor=LogitsProcessorList([SameDraw(temperature, 0.9)]),
+        pad_token_id=0,
+        eos_token_id=sorted(eos),
+    )
+    assert [cut(r, eos) for r in mine] == [cut(r, eos) for r in gen[:, ids.shape[1] :].tolist()]
