@@ -74,21 +74,22 @@ def engine_call(sampler, prompts, n, **settings):
     return gens, [list(o.prompt_token_ids) for o in outputs], params, samples
 
 
-def hf_call(model_dir, prompts):
-    """What the HF sampler conditions on and stops at: (unpadded prompt ids, the eos_token_id it gives
-    `generate`, the model, its tokenizer)."""
+def hf_call(model_dir, prompts, monkeypatch):
+    """What the HF sampler conditions on and stops at: (unpadded prompt ids, the end-of-sequence ids its decoding
+    loop stops at, the model, its tokenizer)."""
+    from dno.generation import hf
+
     model, tok = models.load_policy(model_dir, "float32", "cpu")
-    seen = {}
+    seen, real = {}, hf.decode
 
-    def recording(**kw):
-        seen.update(kw)
-        return real(**kw)
+    def recording(model, inputs, **kw):
+        seen.update(inputs, eos=kw["eos"])
+        return real(model, inputs, **kw)
 
-    real = model.generate
-    model.generate = recording
+    monkeypatch.setattr(hf, "decode", recording)
     HFSampler(model, tok, batch_size=8).generate(prompts, 1, seed=SEED, **{**GREEDY, "max_new_tokens": 1})
     rows = zip(seen["input_ids"].tolist(), seen["attention_mask"].tolist())
-    return [[t for t, m in zip(ids, mask) if m] for ids, mask in rows], seen["eos_token_id"], model, tok
+    return [[t for t, m in zip(ids, mask) if m] for ids, mask in rows], seen["eos"], model, tok
 
 
 def test_the_cpu_engine_gets_the_settings_it_needs(engine):
@@ -148,8 +149,8 @@ def test_a_prompts_samples_do_not_depend_on_its_shard(engine, prompts):
     assert all(a != b for a, b in zip(misplaced, whole[4:])), "the offset must reach the seeds"
 
 
-def test_the_engine_conditions_on_and_stops_at_the_hf_samplers_tokens(engine, prompts, tiny_model):
-    hf_prompt_ids, hf_eos, model, tok = hf_call(tiny_model, prompts[:8])
+def test_the_engine_conditions_on_and_stops_at_the_hf_samplers_tokens(engine, prompts, tiny_model, monkeypatch):
+    hf_prompt_ids, hf_eos, model, tok = hf_call(tiny_model, prompts[:8], monkeypatch)
     _, prompt_ids, params, _ = engine_call(engine, prompts[:8], 2, seed=SEED, **SAMPLING)
     assert prompt_ids == hf_prompt_ids
     expected = sorted(models.stop_token_ids(tok, model.generation_config.eos_token_id))
