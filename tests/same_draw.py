@@ -14,6 +14,6 @@ class SameDraw(LogitsProcessor):
         self.temperature, self.top_p = temperature, top_p
 
     def __call__(self, input_ids, scores):
-        u = torch.rand(len(scores)) if self.temperature > 0 else None
+        u = torch.rand(len(scores)).to(scores.device) if self.temperature > 0 else None  # the CPU generator, as decode
         tokens = draw(scores, self.temperature, self.top_p, u)
         return torch.full_like(scores, -float("inf")).scatter_(-1, tokens.unsqueeze(-1), 0.0)

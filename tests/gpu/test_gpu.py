@@ -40,6 +40,42 @@ def test_gpu_vllm_sampler_matches_the_hf_samplers_interface(tiny_model_dir):
     assert all(g.tokens < 8 for gs in v for g in gs if g.finished), "finished = ended before the budget"
 
 
+def test_gpu_decoding_loop_gives_generates_tokens_on_cuda(tiny_model_dir):
+    """dno's decoding loop on a GPU (its uniforms come from the CPU generator, its row indices move to the cache's
+    device): the tokens of `generate` taking the same draw, greedy and sampled, with rows dropped as they end."""
+    from same_draw import SameDraw
+
+    from dno.generation.decode import decode
+    from dno.generation.hf import shared_prompt_inputs
+
+    model, tok = models.load_policy(tiny_model_dir, "float32", device="cuda")
+    tok.padding_side = "left"
+    texts = [models.render_prompt(tok, [{"role": "user", "content": f"Count to {i}."}]) for i in (1, 22, 333)]
+    enc = tok(texts, return_tensors="pt", padding=True).to("cuda")
+    eos = set(range(3, len(tok), 4))  # a random model seldom ends: a quarter of the vocabulary ends a row here
+    for n, temperature in [(1, 0.0), (3, 0.8)]:
+        torch.manual_seed(7)
+        mine = decode(
+            model,
+            shared_prompt_inputs(model, enc, n, tok.pad_token_id),
+            max_new_tokens=16,
+            eos=eos,
+            temperature=temperature,
+            top_p=0.9,
+        )
+        torch.manual_seed(7)
+        gen = model.generate(
+            **{k: v.repeat_interleave(n, 0) for k, v in enc.items()},
+            max_new_tokens=16,
+            do_sample=False,
+            logits_processor=[SameDraw(temperature, 0.9)],
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=sorted(eos),
+        )
+        cut = lambda r: r[: next((i + 1 for i, t in enumerate(r) if t in eos), len(r))]  # noqa: E731
+        assert [cut(r) for r in mine] == [cut(r) for r in gen[:, enc["input_ids"].shape[1] :].tolist()]
+
+
 def test_gpu_sharded_vllm_sampling_merges_to_the_unsharded_bytes(tmp_path):
     pytest.importorskip("vllm")
     flags = [
