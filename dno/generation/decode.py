@@ -2,7 +2,7 @@
 
 `generate` runs every row to the end of the longest answer of its batch: a row that has emitted its
 end-of-sequence token still costs a full forward per step. A trained policy's answers are short and their
-lengths uneven (a default iteration 3: a mean of about 10 tokens against a 32-token budget), so most of the
+lengths uneven (a default π_3: a mean of 11 tokens a sample against a 32-token budget), so most of the
 rows' steps were padding. Here a row leaves the batch, KV cache included, once it has finished (in bulk, when
 enough have, since taking rows out of the cache copies it).
 
@@ -18,7 +18,8 @@ import torch
 
 from dno.generation.nucleus import draw
 
-# Take finished rows out of the batch once they are this share of it (copying the cache costs about one step).
+# Take finished rows out of the batch once they are this share of it: taking rows out copies the whole cache,
+# as one step's concatenation does.
 PRUNE_SHARE = 1 / 8
 
 
