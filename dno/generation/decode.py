@@ -9,7 +9,9 @@ enough have, since taking rows out of the cache copies it).
 The token chosen for a row does not depend on the batch it sits in: greedy takes the argmax, and sampling
 turns one uniform number per row and step (drawn for every row the batch began with, finished or not) into a
 token by inverting the nucleus's cumulative distribution (`nucleus.draw`). So dropping rows changes no answer
-(tested), and the answers of a batch are a function of its seed alone.
+(tested), and the answers of a batch are a function of its seed alone. The model's own `repetition_penalty`
+and `min_p` (its generation config) apply, as `generate` and the vLLM sampler apply them; models whose cache
+cannot drop rows (linear-attention or state-space layers) keep them to the end.
 """
 
 from __future__ import annotations
@@ -37,10 +39,15 @@ def decode(
     """New token ids of each row of `inputs` (`hf.shared_prompt_inputs`: left- or middle-padded ids, their mask,
     and a KV cache of a leading part of them), up to and including its end-of-sequence token. Temperature 0 is
     greedy; random numbers come from torch's global generator (the caller seeds it). `on_step(rows, logits)`, if
-    given, sees each step's next-token logits of the rows (original indices) still in the batch."""
+    given, sees each step's next-token logits (the repetition penalty applied) of the rows (original indices)
+    still in the batch."""
     key = next(k for k in ("cache", "past_key_values") if k in inputs)
     cache, ids, mask = inputs[key], inputs["input_ids"], inputs["attention_mask"]
     rows = len(ids)
+    penalty = float(getattr(model.generation_config, "repetition_penalty", None) or 1.0)
+    min_p = float(getattr(model.generation_config, "min_p", None) or 0.0)
+    seen = ids if penalty != 1.0 else None  # every row's tokens so far, for the repetition penalty
+    can_drop = all(hasattr(layer, "batch_select_indices") for layer in getattr(cache, "layers", [None]))
     out: list[list[int]] = [[] for _ in range(rows)]
     live = torch.arange(rows)  # the original row of each row still in the batch
     done = torch.zeros(rows, dtype=torch.bool)
@@ -50,23 +57,36 @@ def decode(
         logits = model(
             input_ids=step_ids, attention_mask=mask, position_ids=step_pos, logits_to_keep=1, **{key: cache}
         ).logits[:, -1]
+        if seen is not None:
+            logits = _penalise_repeats(logits, seen, penalty)
         if on_step is not None:
             on_step(live.tolist(), logits)
         # Every original row's number, used or not, from the CPU generator (the same on every device).
         u = torch.rand(rows)[live].to(logits.device) if temperature > 0 else None
-        tokens = draw(logits, temperature, top_p, u)
+        tokens = draw(logits, temperature, top_p, u, min_p=min_p)
         chosen = tokens.tolist()
-        for r, t in zip(live.tolist(), chosen):
-            out[r].append(t)
+        for r, t, ended in zip(live.tolist(), chosen, done.tolist()):
+            if not ended:
+                out[r].append(t)
         done = torch.tensor([t in eos for t in chosen]) | done
         if bool(done.all()):
             break
         step_ids, step_pos = tokens.unsqueeze(-1), step_pos[:, -1:] + 1
         mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=-1)
-        if done.sum() >= max(1, len(done) * PRUNE_SHARE):
+        seen = torch.cat([seen, step_ids], dim=-1) if seen is not None else None
+        if can_drop and done.sum() >= max(1, len(done) * PRUNE_SHARE):
             keep = (~done).nonzero().squeeze(-1)
             live, done = live[keep], done[keep]
             keep = keep.to(mask.device)
             cache.batch_select_indices(keep)
             step_ids, step_pos, mask = step_ids[keep], step_pos[keep], mask[keep]
+            seen = seen[keep] if seen is not None else None
     return out
+
+
+def _penalise_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """transformers' repetition penalty: a token already in the row's sequence has its logit divided by
+    `penalty` where positive, multiplied where negative."""
+    from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
+
+    return RepetitionPenaltyLogitsProcessor(penalty)(seen, logits.float())

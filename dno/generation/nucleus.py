@@ -33,30 +33,37 @@ def nucleus(scores: torch.Tensor, temperature: float, top_p: float, cap: int = 1
     return idx, probs * keep, short
 
 
-def draw(scores: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor | None, cap: int = 128):
+def draw(
+    scores: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor | None, cap: int = 128, min_p: float = 0.0
+):
     """One token id per row of `scores` (logits): the argmax at temperature 0, else the token at quantile `u`
-    (one uniform number in [0, 1) per row) of the row's tempered top-p distribution."""
+    (one uniform number in [0, 1) per row) of the row's tempered top-p distribution; with `min_p`, tokens less
+    likely than min_p times the row's most likely one are left out after top-p, as transformers' `MinPLogitsWarper`
+    does."""
     scores = scores.float()
     if temperature == 0:
         return scores.argmax(-1)
     if top_p >= 1.0:
-        return _at_quantile(
-            torch.arange(scores.shape[-1], device=scores.device).expand_as(scores),
-            (scores / temperature).softmax(-1),
-            u,
-        )
+        whole = (scores / temperature).softmax(-1).sort(-1, descending=True)
+        return _at_quantile(whole.indices, _min_p(whole.values, min_p), u)
     idx, probs, short = nucleus(scores, temperature, top_p, cap)
-    tokens = _at_quantile(idx, probs, u)
+    tokens = _at_quantile(idx, _min_p(probs, min_p), u)
     if short.any():  # rank the whole row, as transformers does
         warped = TopPLogitsWarper(top_p)(None, scores[short] / temperature).softmax(-1)
         whole = warped.sort(-1, descending=True)
-        tokens[short] = _at_quantile(whole.indices, whole.values, u[short])
+        tokens[short] = _at_quantile(whole.indices, _min_p(whole.values, min_p), u[short])
     return tokens
 
 
+def _min_p(probs: torch.Tensor, min_p: float) -> torch.Tensor:
+    """`probs` (each row in descending order) without those below min_p times the row's first."""
+    return probs * (probs >= min_p * probs[:, :1]) if min_p > 0 else probs
+
+
 def _at_quantile(idx: torch.Tensor, probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """The token of each row at which the cumulative (unnormalised) `probs` first exceed `u` times their sum."""
+    """The token of each row at which the cumulative (unnormalised) `probs`, in descending order, first exceed `u`
+    times their sum."""
     cdf = probs.cumsum(-1)
     at = (cdf <= (u * cdf[:, -1]).unsqueeze(-1)).sum(-1)
-    at = torch.minimum(at, (probs > 0).sum(-1) - 1)  # u * sum can round up to the sum: stay in the support
+    at = torch.minimum(at, (probs > 0).sum(-1) - 1)  # in the support (descending: its last index), whatever rounding
     return idx.gather(-1, at.unsqueeze(-1)).squeeze(-1)

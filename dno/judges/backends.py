@@ -231,8 +231,8 @@ class LocalBackend:
             ).to(self.model.device)
             steps: list[list] = [[] for _ in conversations]  # each row's next-token log-probabilities, if asked
 
-            def keep(rows, logits):
-                for r, lps in zip(rows, logits.float().log_softmax(-1)):
+            def keep(rows, logits):  # of the distribution drawn from: tempered, as `generate`'s scores were
+                for r, lps in zip(rows, (logits.float() / (temperature or 1.0)).log_softmax(-1)):
                     steps[r].append(lps)
 
             torch.manual_seed(seed)

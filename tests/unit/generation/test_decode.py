@@ -5,6 +5,7 @@ import pytest
 import torch
 from same_draw import SameDraw
 from transformers import DynamicCache, LogitsProcessorList
+from transformers.cache_utils import DynamicLayer
 
 from dno import models
 from dno.generation import decode as decoding
@@ -72,6 +73,36 @@ def test_dropping_finished_rows_changes_no_answer(tiny, monkeypatch):
     kept = ours(tiny, 4, 0.8)
     _, _, _, eos = tiny
     assert not dropped and [cut(r, eos) for r in pruned] == [cut(r, eos) for r in kept]
+    assert all(r == cut(r, eos) for r in pruned), "nothing after a row's end-of-sequence token"
+
+
+def test_a_cache_that_cannot_drop_rows_keeps_them(tiny, monkeypatch):
+    """Linear-attention and state-space layers have no `batch_select_indices`: their rows stay to the end."""
+    _, _, _, eos = tiny
+    dropping = ours(tiny, 4, 0.8)
+    monkeypatch.delattr(DynamicLayer, "batch_select_indices")
+    assert [cut(r, eos) for r in ours(tiny, 4, 0.8)] == [cut(r, eos) for r in dropping]
+
+
+def test_the_models_repetition_penalty_and_min_p_apply_as_in_generate(tiny, monkeypatch):
+    """A model's generation config (Qwen2.5's repetition_penalty 1.05, say) shapes its samples in `generate` and
+    in the vLLM sampler; the loop applies it too."""
+    model, tok, enc, eos = tiny
+    plain = ours(tiny, 3, 0.8)
+    monkeypatch.setattr(model.generation_config, "repetition_penalty", 1.5)
+    monkeypatch.setattr(model.generation_config, "min_p", 0.9)  # it bites on a random model's flat distribution
+    mine = ours(tiny, 3, 0.8)
+    torch.manual_seed(7)
+    gen = model.generate(
+        **{k: v.repeat_interleave(3, 0) for k, v in enc.items()},
+        max_new_tokens=24,
+        do_sample=False,
+        logits_processor=LogitsProcessorList([SameDraw(0.8, 0.9, min_p=0.9)]),
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=sorted(eos),
+    )
+    assert [cut(r, eos) for r in mine] == [cut(r, eos) for r in gen[:, enc["input_ids"].shape[1] :].tolist()]
+    assert mine != plain
 
 
 def test_the_seed_fixes_a_batchs_samples(tiny_model_dir):
