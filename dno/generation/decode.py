@@ -17,6 +17,7 @@ cannot drop rows (linear-attention or state-space layers) keep them to the end.
 from __future__ import annotations
 
 import torch
+from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
 
 from dno.generation.nucleus import draw
 
@@ -45,8 +46,9 @@ def decode(
     cache, ids, mask = inputs[key], inputs["input_ids"], inputs["attention_mask"]
     rows = len(ids)
     penalty = float(getattr(model.generation_config, "repetition_penalty", None) or 1.0)
+    penalise = RepetitionPenaltyLogitsProcessor(penalty) if penalty != 1.0 else None
     min_p = float(getattr(model.generation_config, "min_p", None) or 0.0)
-    seen = ids if penalty != 1.0 else None  # every row's tokens so far, for the repetition penalty
+    seen = ids if penalise else None  # every row's tokens so far, for the repetition penalty
     can_drop = all(hasattr(layer, "batch_select_indices") for layer in getattr(cache, "layers", [None]))
     out: list[list[int]] = [[] for _ in range(rows)]
     live = torch.arange(rows)  # the original row of each row still in the batch
@@ -57,8 +59,8 @@ def decode(
         logits = model(
             input_ids=step_ids, attention_mask=mask, position_ids=step_pos, logits_to_keep=1, **{key: cache}
         ).logits[:, -1]
-        if seen is not None:
-            logits = _penalise_repeats(logits, seen, penalty)
+        if penalise:
+            logits = penalise(seen, logits.float())
         if on_step is not None:
             on_step(live.tolist(), logits)
         # Every original row's number, used or not, from the CPU generator (the same on every device).
@@ -82,11 +84,3 @@ def decode(
             step_ids, step_pos, mask = step_ids[keep], step_pos[keep], mask[keep]
             seen = seen[keep] if seen is not None else None
     return out
-
-
-def _penalise_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
-    """transformers' repetition penalty: a token already in the row's sequence has its logit divided by
-    `penalty` where positive, multiplied where negative."""
-    from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
-
-    return RepetitionPenaltyLogitsProcessor(penalty)(seen, logits.float())

@@ -113,9 +113,9 @@ def _middle_padded(ids: torch.Tensor, attn: torch.Tensor, opening: int, pad_id: 
 
 def shared_prompt_inputs(model, enc, n: int, pad_id: int):
     """Decoding inputs (`decode`, or `generate`'s) for n generations of each prompt of `enc` (left-padded), with
-    the work the prompts share done once. The opening every prompt of the batch begins with (a chat template's system prompt) runs once for
-    the whole batch, its KV cache repeated for each row; with n > 1 the rest of each prompt but its last token
-    runs once too, its cache repeated n times. Decoding starts from there: it feeds what the cache lacks (at
+    the work the prompts share done once. The opening every prompt of the batch begins with (a chat template's
+    system prompt) runs once for the whole batch, its KV cache repeated for each row; with n > 1 the rest of
+    each prompt but its last token runs once too, its cache repeated n times. Decoding starts from there: it feeds what the cache lacks (at
     least each prompt's last token, so its first new token sees the same logits as without the cache). Position
     ids are `generate`'s own (from the padding mask), so the cache equals what it would build. Other model
     families than `_SHARED_PROMPT_MODELS` get an empty cache: decoding runs their whole prompts."""
